@@ -1,0 +1,1 @@
+"""Variation operators, random generation and their numba kernels (``csp.operators``)."""
