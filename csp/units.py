@@ -46,6 +46,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -126,7 +127,9 @@ class Unit:
                             f"{len(positions)} positions")
         if np.any(numbers < 1) or np.any(numbers >= len(chemical_symbols)):
             raise UnitError(f"unit {self.name!r}: bad atomic numbers {numbers.tolist()}")
-        positions = positions - positions.mean(axis=0)
+        centroid = positions.mean(axis=0)
+        if np.abs(centroid).max() > 1e-12:
+            positions = positions - centroid
         bonds = (bond_graph(numbers, positions) if self.bonds is None
                  else np.asarray(self.bonds, dtype=np.int64).reshape(-1, 2))
         numbers.setflags(write=False)
@@ -439,9 +442,10 @@ def get_unit(name: str) -> Unit:
     lib = {**_builtin(), **_USER_UNITS}
     if key in lib:
         return lib[key]
-    stripped = key.rstrip("+-0123456789 ") if key[-1:] in "+-" else key
     low = {k.lower(): v for k, v in lib.items()}
-    for cand in (stripped, key):
+    # accept a trailing formal charge: "BH4-", "B12H12 2-", "NH4+"
+    for cand in (key, re.sub(r"\s+\d*[+-]$", "", key), re.sub(r"\d*[+-]$", "", key),
+                 re.sub(r"[+-]$", "", key)):
         if cand.lower() in low:
             return low[cand.lower()]
     raise UnitError(f"unknown unit {name!r}; known units: {', '.join(lib)}")
@@ -489,7 +493,7 @@ def find_point_group(numbers: np.ndarray, positions: np.ndarray, tol: float = 0.
     if len(numbers) == 1:
         return "Kh"
     mol = Molecule([int(z) for z in numbers], np.asarray(positions))
-    return str(PointGroupAnalyzer(mol, tolerance=tol).sch_symbol)
+    return str(PointGroupAnalyzer(mol, tolerance=tol, eigen_tolerance=1e-3).sch_symbol)
 
 
 # ------------------------------------------------------------------ symmetry operations
