@@ -1,0 +1,88 @@
+"""Random generation: symmetric (Wyckoff) and general positions."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import spglib
+
+from csp.composition import parse_composition
+from csp.operators.generation import GenerationError, generate, site_orientation, wyckoff_table
+from csp.operators.validity import check_genome
+from csp.units import get_unit
+
+
+def spacegroup(g) -> int:
+    a = g.to_atoms(wrap=True)
+    return spglib.get_symmetry_dataset((a.cell[:], a.get_scaled_positions(), a.numbers),
+                                       symprec=1e-3).number
+
+
+def is_supergroup_or_same(found: int, wanted: int) -> bool:
+    if found == wanted:
+        return True
+    # supergroups of the cubic groups used here
+    return {200: {221, 223, 229}, 202: {225, 226}}.get(wanted, set()).__contains__(found) or (
+        wanted == 200 and found in {221})
+
+
+@pytest.mark.parametrize("comp, sg, pressure", [("K2 (B12H12)1", 202, 0.0),
+                                                ("Sr1 (B12)1", 200, 50.0)])
+def test_symmetric_generation_hits_the_group(comp, sg, pressure):
+    rng = np.random.default_rng(0)
+    c = parse_composition(comp)
+    hits = 0
+    n = 40
+    for _ in range(n):
+        g = generate(c, pressure, rng, spacegroup=sg)
+        assert g.element_counts() == c.element_counts()  # exactly the requested cell
+        assert check_genome(g)[0]
+        _, report = g.from_atoms(g.to_atoms())
+        assert report.intact
+        hits += is_supergroup_or_same(spacegroup(g), sg)
+    assert hits >= 0.95 * n
+
+
+def test_icosahedron_on_cubic_sites():
+    b12 = get_unit("B12")
+    t202, t225 = wyckoff_table(202), wyckoff_table(225)
+    m3 = next(w for w in t202.wyckoffs if w.label == "4a")
+    m3m = next(w for w in t225.wyckoffs if w.label == "4a")
+    assert site_orientation(b12, m3.site_rot, None) is not None  # Th ⊂ Ih
+    assert site_orientation(b12, m3m.site_rot, None) is None  # Oh ⊄ Ih
+    assert site_orientation(get_unit("B6"), m3m.site_rot, None) is not None  # Oh ⊂ Oh
+
+
+@pytest.mark.parametrize("comp, sg", [("Sr1 (B12)1", 225), ("Na1 (BH4)1", 225),
+                                      ("Sr1 (B12)2", 221)])
+def test_impossible_requests_fail_fast(comp, sg):
+    t = time.perf_counter()
+    with pytest.raises(GenerationError, match=str(sg)):
+        generate(parse_composition(comp), 0.0, np.random.default_rng(0), spacegroup=sg)
+    assert time.perf_counter() - t < 5.0  # no hanging
+
+
+@pytest.mark.parametrize("comp", ["Na1 (BH4)1", "K2 (B12H12)1", "Sr2 (B12)2", "C60 K3"])
+def test_general_positions(comp):
+    c = parse_composition(comp.replace("C60 K3", "(C60)1 K3"))
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        g = generate(c, 0.0, rng)
+        assert g.element_counts() == c.element_counts()
+        assert check_genome(g)[0]
+
+
+def test_same_seed_same_structure():
+    c = parse_composition("K2 (B12H12)1")
+    a = generate(c, 0.0, np.random.default_rng(9), spacegroup="195-230")
+    b = generate(c, 0.0, np.random.default_rng(9), spacegroup="195-230")
+    assert a.equals(b, tol=0.0)
+
+
+def test_bad_spacegroup_specs():
+    c = parse_composition("Sr1 (B12)1")
+    for bad in ("0", "231", "x", "5-3"):
+        with pytest.raises(GenerationError):
+            generate(c, 0.0, np.random.default_rng(0), spacegroup=bad)

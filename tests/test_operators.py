@@ -1,0 +1,132 @@
+"""Variation operators: units rigid, composition conserved/changed as declared,
+quaternions normalised, children valid, same seed -> same child; kernel twins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csp.composition import parse_composition
+from csp.errors import CspError
+from csp.genome import Genome
+from csp.operators._kernels import (axis_angle_quat, min_ratio_pbc, min_ratio_pbc_numpy,
+                                    nearest_entity_distance, nearest_entity_distance_numpy,
+                                    quat_multiply, quat_multiply_numpy)
+from csp.operators.generation import generate
+from csp.operators.registry import OPERATORS, make_operator
+from csp.operators.validity import check_genome
+
+_POOL: dict[str, list[Genome]] = {}
+
+
+def pool(comp: str) -> list[Genome]:
+    if comp not in _POOL:
+        rng = np.random.default_rng(42)
+        c = parse_composition(comp)
+        _POOL[comp] = [generate(c, 0.0, rng) for _ in range(6)]
+    return _POOL[comp]
+
+
+def unit_distance_error(g: Genome) -> float:
+    pos = g.positions()
+    start, worst = 0, 0.0
+    for k in g.unit_kind:
+        u = g.kinds[k]
+        x = pos[start:start + len(u)]
+        start += len(u)
+        d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+        d0 = np.linalg.norm(u.positions[:, None] - u.positions[None], axis=-1)
+        worst = max(worst, float(np.abs(d - d0).max()))
+    return worst
+
+
+COMPOSITIONS = ["Sr2 (B12)2", "K2 (B12H12)1", "Na2 (BH4)2", "Li1 (BH4)1 (CN)1 Na1"]
+
+
+@settings(max_examples=25)
+@given(name=st.sampled_from(sorted(OPERATORS)), comp=st.sampled_from(COMPOSITIONS),
+       seed=st.integers(0, 2**31), i=st.integers(0, 5), j=st.integers(0, 5))
+def test_operator_properties(name, comp, seed, i, j):
+    parents = [pool(comp)[i], pool(comp)[j]]
+    op = make_operator(name)
+    child = op(parents, np.random.default_rng(seed))
+    again = op(parents, np.random.default_rng(seed))
+    if child is None:
+        assert again is None
+        return
+    assert again is not None and child.equals(again, tol=0.0)  # same seed -> same child
+    assert unit_distance_error(child) < 1e-10  # units rigid
+    if len(child.unit_quats):
+        assert np.abs(np.linalg.norm(child.unit_quats, axis=1) - 1).max() < 1e-12
+    assert check_genome(child)[0]
+    before = parents[0].element_counts()
+    after = child.element_counts()
+    if name in ("add", "remove", "transmute"):
+        n0 = parents[0].n_units + parents[0].n_free
+        n1 = child.n_units + child.n_free
+        assert n1 - n0 == {"add": 1, "remove": -1, "transmute": 0}[name]
+    else:
+        assert after == before  # composition conserved
+        assert child.unit_counts() == parents[0].unit_counts()
+
+
+def test_heredity_mixes_both_parents():
+    a, b = pool("Sr2 (B12)2")[:2]
+    op = make_operator("heredity")
+    seen_b = 0
+    for s in range(20):
+        child = op([a, b], np.random.default_rng(s))
+        if child is None:
+            continue
+        qs = {tuple(np.round(q, 8)) for q in child.unit_quats}
+        if qs & {tuple(np.round(q, 8)) for q in b.unit_quats}:
+            seen_b += 1
+    assert seen_b > 0
+
+
+def test_strain_preserves_volume_when_asked():
+    g = pool("Sr2 (B12)2")[0]
+    child = make_operator("strain", preserve_volume=True)([g], np.random.default_rng(1))
+    assert child is not None and child.volume == pytest.approx(g.volume, rel=1e-9)
+
+
+def test_charge_neutral_add_and_transmute():
+    g = pool("K2 (B12H12)1")[0]
+    ox = {"K": 1}
+    for name in ("add", "transmute"):
+        op = make_operator(name, oxidation=ox, blocks=["K", "(B12H12)"])
+        for s in range(10):
+            child = op([g], np.random.default_rng(s))
+            if child is not None:
+                assert child.charge(ox) == 0
+
+
+def test_unknown_operator_and_parameter():
+    with pytest.raises(CspError, match="unknown operator 'mate'"):
+        make_operator("mate")
+    with pytest.raises(CspError, match="unknown parameter"):
+        make_operator("strain", bogus=1)
+
+
+def test_kernel_twins():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.normal(size=4), rng.normal(size=4)
+        a /= np.linalg.norm(a)
+        b /= np.linalg.norm(b)
+        assert np.allclose(quat_multiply(a, b), quat_multiply_numpy(a, b), atol=1e-12)
+        q = axis_angle_quat(rng.normal(size=3), float(rng.uniform(-6, 6)))
+        assert abs(np.linalg.norm(q) - 1) < 1e-14
+    g = pool("Na2 (BH4)2")[0]
+    pos, cell, owner = g.positions(), g.cell, g.atom_unit_index()
+    from csp.operators.validity import Limits, min_distance_table
+
+    table = min_distance_table(g.numbers(), Limits())
+    r1, r2 = min_ratio_pbc(pos, cell, owner, table), min_ratio_pbc_numpy(pos, cell, owner, table)
+    assert r1[0] == pytest.approx(r2[0], rel=1e-12) and r1[1:] == r2[1:]
+    entity = np.where(owner >= 0, owner, g.n_units + np.cumsum(owner < 0) - 1)
+    n = g.n_units + g.n_free
+    assert np.allclose(nearest_entity_distance(pos, cell, entity, n),
+                       nearest_entity_distance_numpy(pos, cell, entity, n), atol=1e-12)
