@@ -1,0 +1,99 @@
+"""The built-in ML relaxer (SevenNet 7net-mf-0, PBE): real model, real relaxations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import spglib
+from ase import Atoms
+from ase.spacegroup import crystal
+
+from csp.calculators import FAILURE_CLASSES, get_relaxer, relaxer_names
+from csp.errors import CspError
+from tests.conftest import simple_cubic_xb12
+
+pytest.importorskip("sevenn")
+
+
+def ub12_type(element: str, a: float = 7.4) -> Atoms:
+    """UB12-type XB12 (Fm-3m: X 4a, B 48i (1/2, 1/6, 1/6)), primitive cell, 13 atoms."""
+    c = crystal([element, "B"], basis=[(0, 0, 0), (0.5, 1 / 6, 1 / 6)], spacegroup=225,
+                cellpar=[a, a, a, 90, 90, 90])
+    lat, pos, num = spglib.standardize_cell((c.cell[:], c.get_scaled_positions(), c.numbers),
+                                            to_primitive=True)
+    return Atoms(numbers=num, scaled_positions=pos, cell=lat, pbc=True)
+
+
+@pytest.fixture(scope="module")
+def relaxer():
+    return get_relaxer("sevennet")
+
+
+def test_srb12_relaxes_to_50_gpa_with_intact_b12(relaxer):
+    g = simple_cubic_xb12("Sr", 4.4)
+    out = relaxer.relax(g.to_atoms(), 50.0)
+    assert out.status == "relaxed", out.reason
+    assert abs(out.pressure_gpa - 50.0) < 0.5
+    assert out.fmax < 0.02
+    # H = E + PV at the target pressure
+    from ase.units import GPa
+
+    assert out.enthalpy == pytest.approx(out.energy + 50.0 * GPa * out.atoms.get_volume(), abs=1e-9)
+    _, report = g.from_atoms(out.atoms)
+    assert report.intact and report.max_rmsd < 0.2
+    a = out.atoms
+    sg = spglib.get_symmetry_dataset((a.cell[:], a.get_scaled_positions(), a.numbers), symprec=0.05)
+    assert sg.number == 200  # Pm-3 kept: an ordered icosahedron on a cubic site
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("element, superatomic_lower", [("Sr", True), ("Ba", True), ("Y", False)])
+def test_xb12_ordering_at_50_gpa(relaxer, element, superatomic_lower):
+    """Published PBE ordering at 50 GPa: simple-cubic superatomic XB12 below the UB12 type
+    for Sr and Ba (Ba by 264 meV/atom), above it for Y (by > 100 meV/atom)."""
+    sc = relaxer.relax(simple_cubic_xb12(element, 4.4).to_atoms(), 50.0)
+    ub = relaxer.relax(ub12_type(element), 50.0)
+    assert sc.status == ub.status == "relaxed"
+    for out in (sc, ub):
+        assert abs(out.pressure_gpa - 50.0) < 0.5 and out.fmax < 0.02
+    dh = sc.enthalpy_per_atom - ub.enthalpy_per_atom
+    assert (dh < 0) == superatomic_lower, f"ΔH(sc - UB12) = {dh * 1000:.0f} meV/atom"
+    _, report = simple_cubic_xb12(element, 4.4).from_atoms(sc.atoms)
+    assert report.intact
+
+
+def test_failures_are_outcomes_not_exceptions(relaxer):
+    close = Atoms("B2", positions=[[0, 0, 0], [0, 0, 0.3]], cell=np.eye(3) * 5, pbc=True)
+    out = relaxer.relax(close, 0.0)
+    assert out.status == "too_close" and "0.30" in out.reason
+    one_step = get_relaxer({"name": "sevennet", "steps": 1})
+    out = one_step.relax(simple_cubic_xb12("Sr", 4.9).to_atoms(), 50.0)
+    assert out.status == "not_converged" and out.atoms is not None
+    assert set(FAILURE_CLASSES) >= {"not_converged", "too_close", "crashed", "bad_output"}
+
+
+def test_relaxer_specs_are_validated():
+    assert "sevennet" in relaxer_names() and "chgnet" in relaxer_names()
+    with pytest.raises(CspError, match="unknown relaxer 'vasp9'"):
+        get_relaxer("vasp9")
+    with pytest.raises(CspError, match="unknown ML relaxer setting"):
+        get_relaxer({"name": "sevennet", "fmaxx": 0.1})
+    with pytest.raises(CspError, match="fmax"):
+        get_relaxer({"name": "sevennet", "fmax": -1})
+
+
+def test_staged_relaxer_runs_stages_and_checks_units(tmp_path):
+    g = simple_cubic_xb12("Sr", 4.6)
+    staged = get_relaxer({"stages": [{"name": "sevennet", "fmax": 0.1},
+                                     {"name": "sevennet", "fmax": 0.02}]})
+    seen = []
+
+    def check(atoms):
+        seen.append(len(atoms))
+        return g.from_atoms(atoms)[1].intact, "units"
+
+    out = staged.relax(g.to_atoms(), 50.0, str(tmp_path), check=check)
+    assert out.status == "relaxed" and len(out.stages) == 2 and seen == [13, 13]
+    assert out.stages[1].fmax < 0.02 <= 0.1
+    broken = staged.relax(g.to_atoms(), 50.0, str(tmp_path), check=lambda a: (False, "opened"))
+    assert broken.status == "broken_units" and "opened" in broken.reason
