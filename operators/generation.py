@@ -404,22 +404,50 @@ class _Retry(Exception):
 
 def _general(composition: Composition, v0: float, rng: np.random.Generator, limits: Limits,
              max_attempts: int, volume_factor: tuple[float, float]) -> Genome:
+    """Random cell; units then atoms inserted one by one, each at up to ``_INSERT_TRIES``
+    random positions (orientations) until it fits next to those already placed."""
     species = _species(composition)
     units = [u for _, u, n in species if isinstance(u, Unit) for _ in range(n)]
     numbers = [z for _, z, n in species if not isinstance(z, Unit) for _ in range(n)]
     why = ""
     for attempt in range(max_attempts):
         grow = 1.0 + attempt / max_attempts  # loosen gently when packing is hard
-        vol = v0 * rng.uniform(*volume_factor) * grow
-        cell = _random_cell("triclinic", vol, rng)
-        g = Genome.from_units(cell, units, rng.random((len(units), 3)),
-                              random_quaternion(rng, len(units)) if units else np.zeros((0, 4)),
-                              numbers, rng.random((len(numbers), 3)))
-        ok, why = check_genome(g, limits)
-        if ok:
+        cell = _random_cell("triclinic", v0 * rng.uniform(*volume_factor) * grow, rng)
+        placed_u: list[Unit] = []
+        centres: list[np.ndarray] = []
+        quats: list[np.ndarray] = []
+        zs: list[int] = []
+        frac: list[np.ndarray] = []
+        g = None
+        for item in units + numbers:
+            for _ in range(_INSERT_TRIES):
+                if isinstance(item, Unit):
+                    trial = Genome.from_units(cell, placed_u + [item], centres + [rng.random(3)],
+                                              quats + [random_quaternion(rng)], zs, frac)
+                else:
+                    trial = Genome.from_units(cell, placed_u, centres, quats, zs + [item],
+                                              frac + [rng.random(3)])
+                ok, why = check_genome(trial, limits)
+                if ok:
+                    g = trial
+                    if isinstance(item, Unit):
+                        placed_u.append(item)
+                        centres.append(trial.unit_centres[-1])
+                        quats.append(trial.unit_quats[-1])
+                    else:
+                        zs.append(item)
+                        frac.append(trial.atom_frac[-1])
+                    break
+            else:
+                g = None
+                break
+        if g is not None:
             return g
     raise GenerationError(f"no valid general-position structure of {composition} after "
                           f"{max_attempts} attempts (last: {why})")
+
+
+_INSERT_TRIES = 30
 
 
 def _centring_factor(table: SpaceGroupTable) -> int:
