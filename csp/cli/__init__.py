@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except CspError as exc:
         print(f"csp {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `csp seeds list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"csp {args.command}: interrupted", file=sys.stderr)
         return 130

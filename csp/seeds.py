@@ -1,0 +1,394 @@
+"""The seed library of known superatomic crystals, and seeds for a search.
+
+Each entry is a CIF in ``csp/data/seeds/`` with its reference, conditions and notes in
+the CIF header and in ``index.json``. The CIFs are written from published
+crystallographic data by :func:`build_entry` (``python -m csp.seeds`` regenerates
+them); where an experimental structure is orientationally disordered (fcc C60, K3C60,
+NaBH4, NH4Cl at room temperature), the library holds the standard ordered model and
+says so. ``load_seed`` reads the CIF, optionally substitutes elements (``xb12`` with
+X = K, Ca, Sr, Ba, La, ...), and recognises the units to give a genome.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from csp.errors import CspError
+from csp.genome import Genome
+
+__all__ = ["SeedInfo", "seed_names", "seed_info", "load_seed_atoms", "load_seed", "resolve_seed",
+           "substitute", "PROTOTYPES"]
+
+DATA = Path(__file__).parent / "data" / "seeds"
+
+
+@dataclass(frozen=True)
+class SeedInfo:
+    name: str
+    formula: str
+    spacegroup: int
+    units: dict[str, int]
+    reference: str
+    conditions: str
+    notes: str
+    substitutable: str = ""  # element that --element X=... replaces
+
+
+# name: (space group, units per cell in the CIF, reference, conditions, notes, placeholder)
+_ENTRIES: dict[str, tuple] = {
+    "alpha-b": (166, {"B12": 1}, "B. F. Decker, J. S. Kasper, Acta Cryst. 12, 503 (1959); "
+                "positions as refined by G. Will, B. Kiefer, Z. Anorg. Allg. Chem. 627, 2100 (2001)",
+                "room temperature, ambient pressure", "rhombohedral primitive cell, one B12", ""),
+    "cab6": (221, {"B6": 1}, "CaB6 structure type: M. von Stackelberg, F. Neumann, Z. Phys. Chem. B "
+             "19, 314 (1932); a = 4.151 Å, B 6f x = 0.2019", "room temperature, ambient pressure",
+             "Ca at 1a, B6 octahedron centred at 1b", "Ca"),
+    "ub12": (225, {}, "UB12 type: F. Bertaut, P. Blum, C. R. Acad. Sci. 229, 666 (1949); "
+             "a = 7.473 Å, B 48i (1/2, y, y) y = 0.1690", "room temperature, ambient pressure",
+             "conventional cell; the B12 cuboctahedra share atoms (a continuous B network, not "
+             "superatomic), so no rigid unit is recognised", "U"),
+    "xb12": (200, {"B12": 1}, "simple-cubic superatomic XB12 predicted at 50 GPa (Pm-3m reported; "
+             "2025 preprint on XB12 superatomic superconductors); no lattice constant published",
+             "model built here: B12 (B-B 1.77 Å) with inter-icosahedral B-B 1.70 Å, a = 4.564 Å",
+             "an ordered icosahedron on a cubic site has Th symmetry: the space group is Pm-3 "
+             "(No. 200); X at the body centre", "Sr"),
+    "mgb2": (191, {}, "J. Nagamatsu et al., Nature 410, 63 (2001): a = 3.086, c = 3.524 Å",
+             "room temperature, ambient pressure", "graphite-like B layers, no superatom", "Mg"),
+    "c60": (202, {"C60": 4}, "P. A. Heiney et al., PRL 66, 2911 (1991): fcc C60, a = 14.17 Å",
+            "room temperature (orientationally disordered, Fm-3m)",
+            "ordered model: C60 in the standard orientation (C2 axes along the cube axes), Fm-3", ""),
+    "k3c60": (202, {"C60": 4}, "P. W. Stephens et al., Nature 351, 632 (1991): K3C60, a = 14.24 Å",
+              "room temperature (merohedral disorder, Fm-3m)",
+              "ordered model: C60 standard orientation, K at 4b and 8c, Fm-3", "K"),
+    "k2b12h12": (202, {"B12H12": 4}, "J. A. Wunderlich, W. N. Lipscomb, JACS 82, 4427 (1960): "
+                 "K2B12H12, Fm-3, a = 10.63 Å", "room temperature, ambient pressure",
+                 "B12H12 at 4a (m-3), K at 8c; B-H set to 1.19 Å", "K"),
+    "nabh4": (216, {"BH4": 4}, "P. Fischer, A. Züttel, Mater. Sci. Forum 443-444, 287 (2004): "
+              "cubic NaBH4, a = 6.1635 Å", "room temperature (BH4 orientationally disordered, Fm-3m)",
+              "ordered model: BH4 tetrahedra aligned with the cube diagonals, F-43m", "Na"),
+    "li3ocl": (221, {}, "Y. Zhao, L. L. Daemen, JACS 134, 15042 (2012): Li3OCl antiperovskite, "
+               "a = 3.91 Å", "room temperature, ambient pressure", "Cl at 1a, O at 1b, Li at 3c", ""),
+    "na3obh4": (215, {"BH4": 1}, "Na3O(BH4) antiperovskite (Y. Sun et al., JACS 141, 5640 (2019)): "
+                "cubic, a ≈ 4.43 Å", "room temperature (BH4 disordered)",
+                "ordered model: BH4 on the corner with Td site symmetry, P-43m", ""),
+    "nh4cl": (215, {"NH4": 1}, "H. A. Levy, S. W. Peterson, Phys. Rev. 86, 766 (1952): ordered "
+              "ND4Cl, CsCl type, a = 3.87 Å", "below the order-disorder transition (~243 K)",
+              "N at 1a, Cl at 1b, H at 4e with N-H 1.03 Å, P-43m", ""),
+}
+
+
+def _from_genome_units(cell, placements, atoms_list) -> Atoms:
+    from csp.units import get_unit
+
+    units = [get_unit(n) for n, _, _ in placements]
+    g = Genome.from_units(cell, units, [c for _, c, _ in placements], [q for _, _, q in placements],
+                          [z for z, _ in atoms_list], [f for _, f in atoms_list])
+    return g.to_atoms(wrap=True)
+
+
+def _fcc(points):
+    out = []
+    for t in ([0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]):
+        for p in points:
+            out.append((np.array(p) + t) % 1.0)
+    return out
+
+
+def build_entry(name: str) -> Atoms:
+    """The structure of a library entry from its published data (see _ENTRIES)."""
+    from ase.data import atomic_numbers as Z
+    from ase.spacegroup import crystal
+
+    one = [1.0, 0.0, 0.0, 0.0]
+    if name == "alpha-b":
+        hexa = crystal(["B", "B"], basis=[(0.11886, 0.88114, 0.89133), (0.19686, 0.80314, 0.02432)],
+                       spacegroup=166, cellpar=[4.9179, 4.9179, 12.5805, 90, 90, 120])
+        import spglib
+
+        lat, pos, num = spglib.standardize_cell(
+            (hexa.cell[:], hexa.get_scaled_positions(), hexa.numbers), to_primitive=True)
+        return Atoms(numbers=num, scaled_positions=pos, cell=lat, pbc=True)
+    if name == "cab6":
+        return crystal(["Ca", "B"], basis=[(0, 0, 0), (0.2019, 0.5, 0.5)], spacegroup=221,
+                       cellpar=[4.151] * 3 + [90] * 3)
+    if name == "ub12":
+        return crystal(["U", "B"], basis=[(0, 0, 0), (0.5, 0.169, 0.169)], spacegroup=225,
+                       cellpar=[7.473] * 3 + [90] * 3)
+    if name == "xb12":
+        return _from_genome_units(np.eye(3) * 4.564, [("B12", [0, 0, 0], one)],
+                                  [(Z["Sr"], [0.5, 0.5, 0.5])])
+    if name == "mgb2":
+        return crystal(["Mg", "B"], basis=[(0, 0, 0), (1 / 3, 2 / 3, 0.5)], spacegroup=191,
+                       cellpar=[3.086, 3.086, 3.524, 90, 90, 120])
+    if name in ("c60", "k3c60"):
+        a = 14.17 if name == "c60" else 14.24
+        places = [("C60", c, one) for c in _fcc([[0, 0, 0]])]
+        ks = _fcc([[0.5, 0.5, 0.5], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]]) if name == "k3c60" else []
+        return _from_genome_units(np.eye(3) * a, places, [(Z["K"], f) for f in ks])
+    if name == "k2b12h12":
+        places = [("B12H12", c, one) for c in _fcc([[0, 0, 0]])]
+        ks = _fcc([[0.25, 0.25, 0.25], [0.75, 0.75, 0.75]])
+        return _from_genome_units(np.eye(3) * 10.63, places, [(Z["K"], f) for f in ks])
+    if name == "nabh4":
+        places = [("BH4", c, one) for c in _fcc([[0.5, 0.5, 0.5]])]
+        return _from_genome_units(np.eye(3) * 6.1635, places,
+                                  [(Z["Na"], f) for f in _fcc([[0, 0, 0]])])
+    if name == "li3ocl":
+        return crystal(["Cl", "O", "Li"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0, 0.5, 0.5)],
+                       spacegroup=221, cellpar=[3.91] * 3 + [90] * 3)
+    if name == "na3obh4":
+        return _from_genome_units(np.eye(3) * 4.43, [("BH4", [0, 0, 0], one)],
+                                  [(Z["O"], [0.5, 0.5, 0.5])] + [(Z["Na"], f) for f in
+                                                                ([0, 0.5, 0.5], [0.5, 0, 0.5],
+                                                                 [0.5, 0.5, 0])])
+    if name == "nh4cl":
+        return _from_genome_units(np.eye(3) * 3.87, [("NH4", [0, 0, 0], one)],
+                                  [(Z["Cl"], [0.5, 0.5, 0.5])])
+    raise CspError(f"unknown seed {name!r}; known: {', '.join(_ENTRIES)}")
+
+
+def write_library(directory: Path = DATA) -> None:
+    """(Re)write the CIFs and index.json from :func:`build_entry` (developer tool)."""
+    import spglib
+    from ase.io import write
+
+    directory.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for name, (sg, units, ref, cond, notes, placeholder) in _ENTRIES.items():
+        atoms = build_entry(name)
+        found = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(),
+                                             atoms.numbers), symprec=0.01).number
+        if found != sg:
+            raise CspError(f"seed {name}: spglib finds {found}, the entry says {sg}")
+        path = directory / f"{name}.cif"
+        write(path, atoms, format="cif")
+        text = path.read_text().splitlines()
+        head = [f"# csp seed library: {name}", f"# reference: {ref}", f"# conditions: {cond}",
+                f"# notes: {notes}"]
+        body = [text[0], f"_journal_coden_ASTM ?", f"_publ_section_references '{ref}'",
+                f"_exptl_special_details '{cond}; {notes}'"] + text[1:]
+        path.write_text("\n".join(head + body) + "\n")
+        index[name] = {"formula": atoms.get_chemical_formula(mode="metal"), "spacegroup": sg,
+                       "units": units, "reference": ref, "conditions": cond, "notes": notes,
+                       "substitutable": placeholder, "file": path.name}
+    (directory / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False))
+
+
+@lru_cache(maxsize=1)
+def _index() -> dict[str, dict]:
+    path = DATA / "index.json"
+    if not path.is_file():
+        raise CspError(f"seed library index missing at {path}")
+    return json.loads(path.read_text())
+
+
+def seed_names() -> list[str]:
+    return list(_index())
+
+
+def seed_info(name: str) -> SeedInfo:
+    idx = _index()
+    key = name.strip().lower()
+    if key not in idx:
+        raise CspError(f"unknown seed {name!r}; known: {', '.join(idx)}")
+    d = idx[key]
+    return SeedInfo(key, d["formula"], d["spacegroup"], d["units"], d["reference"],
+                    d["conditions"], d["notes"], d.get("substitutable", ""))
+
+
+def _apply_elements(atoms: Atoms, mapping: dict[str, str]) -> Atoms:
+    from ase.data import atomic_numbers
+
+    atoms = atoms.copy()
+    syms = atoms.get_chemical_symbols()
+    for old, new in mapping.items():
+        if new not in atomic_numbers:
+            raise CspError(f"element substitution {old}={new}: unknown element {new!r}")
+        syms = [new if s == old else s for s in syms]
+    atoms.set_chemical_symbols(syms)
+    return atoms
+
+
+def load_seed_atoms(name: str, substitute: dict[str, str] | None = None) -> Atoms:
+    """Atoms of a library entry; ``substitute={"X": "Ba"}`` replaces the entry's placeholder
+    element (X) or ``{"Sr": "Ba"}`` a named element."""
+    from ase.io import read
+
+    info = seed_info(name)
+    atoms = read(DATA / f"{info.name}.cif")
+    if substitute:
+        mapping = {}
+        for old, new in substitute.items():
+            src = info.substitutable if old in ("X", "x") else old
+            if not src or src not in atoms.get_chemical_symbols():
+                raise CspError(f"seed {name!r} has no element {old!r} to substitute "
+                               f"(substitutable: {info.substitutable or 'none'})")
+            mapping[src] = new
+        atoms = _apply_elements(atoms, mapping)
+    return atoms
+
+
+def load_seed(name_or_path: str, substitute: dict[str, str] | None = None,
+              units=None) -> Genome:
+    """A genome of a library entry or a structure file, with its units recognised."""
+    from csp.recognition import recognise
+
+    p = Path(name_or_path)
+    if p.suffix and p.is_file():
+        from ase.io import read
+
+        try:
+            atoms = read(p)
+        except Exception as exc:  # noqa: BLE001 - any reader error is a bad file
+            raise CspError(f"cannot read seed file {name_or_path!r}: {exc}") from None
+        if substitute:
+            atoms = _apply_elements(atoms, substitute)
+    elif p.suffix and not p.is_file():
+        raise CspError(f"seed file {name_or_path!r} does not exist")
+    else:
+        atoms = load_seed_atoms(name_or_path, substitute)
+    genome, _ = recognise(atoms, units)
+    return genome
+
+
+# -------------------------------------------------------------- prototype substitution
+PROTOTYPES: dict[str, tuple[str, list, list, float]] = {
+    # name: (lattice, [(element, fractional position)], unused, a in Å)
+    "cscl": ("sc", [("Cs", (0, 0, 0)), ("Cl", (0.5, 0.5, 0.5))], [], 4.12),
+    "nacl": ("fcc", [("Na", (0, 0, 0)), ("Cl", (0.5, 0, 0))], [], 5.64),
+    "antiperovskite": ("sc", [("Cl", (0, 0, 0)), ("O", (0.5, 0.5, 0.5)), ("Li", (0, 0.5, 0.5)),
+                              ("Li", (0.5, 0, 0.5)), ("Li", (0.5, 0.5, 0))], [], 3.91),
+}
+
+
+def _prototype_atoms(name: str) -> Atoms:
+    if name in PROTOTYPES:
+        lattice, sites, _, a = PROTOTYPES[name]
+        syms = [s for s, _ in sites]
+        frac = [f for _, f in sites]
+        atoms = Atoms(syms, scaled_positions=frac, cell=np.eye(3) * a, pbc=True)
+        if lattice == "fcc":
+            full = []
+            for t in ([0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]):
+                for s, f in sites:
+                    full.append((s, (np.array(f) + t) % 1.0))
+            atoms = Atoms([s for s, _ in full], scaled_positions=[f for _, f in full],
+                          cell=np.eye(3) * a, pbc=True)
+        return atoms
+    if name in _index():
+        return load_seed_atoms(name)
+    p = Path(name)
+    if p.is_file():
+        from ase.io import read
+
+        return read(p)
+    raise CspError(f"unknown prototype {name!r}: give one of {', '.join(PROTOTYPES)}, a "
+                   "library seed or a structure file")
+
+
+def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] | None = None,
+               overlap: float = 0.15) -> Genome:
+    """Replace all atoms of the given elements by units (element -> unit name).
+
+    The cell is scaled isotropically so that no two substituted sites, and no
+    substituted site and another atom, are closer than the sum of their envelope radii
+    (unit: centre-to-outer-atom distance plus that atom's covalent radius; atom: its
+    covalent radius) minus ``overlap`` x that sum. Units are oriented so that every
+    site-symmetry operation of the host (spglib) maps them onto themselves; when the site
+    group is not a subgroup of the unit's point group (an icosahedron on an m-3m site)
+    the largest compatible subgroup is used and the crystal's symmetry is lowered.
+    """
+    import spglib
+    from ase.data import covalent_radii
+
+    from csp.operators.generation import site_orientation
+    from csp.units import get_unit
+
+    if elements:
+        atoms = _apply_elements(atoms, elements)
+    syms = atoms.get_chemical_symbols()
+    for el, uname in replace.items():
+        if el not in syms:
+            raise CspError(f"substitution: the crystal has no {el!r} to replace by {uname}")
+    units = {el: get_unit(u) for el, u in replace.items()}
+    # scale: every pair (i, j) needs d_ij >= (1 - overlap) (R_i + R_j)
+    radius = np.array([units[s].envelope_radius if s in units else covalent_radii[z]
+                       for s, z in zip(syms, atoms.numbers)])
+    from ase.neighborlist import neighbor_list
+
+    cut = 2 * radius.max() + 1e-6
+    scale = 1.0
+    i, j, d = neighbor_list("ijd", atoms, min(cut, 0.999 * min(atoms.cell.lengths()) * 2))
+    sub = np.array([s in units for s in syms])
+    need = sub[i] | sub[j]
+    if need.any():
+        scale = max(1.0, float(((1 - overlap) * (radius[i] + radius[j]) / d)[need].max()))
+    host = atoms.copy()
+    host.set_cell(atoms.cell[:] * scale, scale_atoms=True)
+    cell = np.array(host.cell[:])
+    ds = spglib.get_symmetry_dataset((cell, host.get_scaled_positions(), host.numbers), symprec=1e-3)
+    rot_frac, trans = ds.rotations, ds.translations
+    a = cell.T
+    ainv = np.linalg.inv(a)
+    placed, centres, quats, nums, frac = [], [], [], [], []
+    from csp.genome import matrix_to_quat
+
+    for k, (s, f) in enumerate(zip(syms, host.get_scaled_positions())):
+        if s not in units:
+            nums.append(int(host.numbers[k]))
+            frac.append(f)
+            continue
+        site = []
+        for r, t in zip(rot_frac, trans):
+            diff = (r @ f + t - f + 0.5) % 1.0 - 0.5
+            if np.abs(diff).max() < 1e-4:
+                site.append(a @ r @ ainv)
+        site = np.array(site)
+        rot = site_orientation(units[s], site, None)
+        if rot is None:  # lower the symmetry: keep the proper rotations, then the identity
+            proper = np.array([g for g in site if np.linalg.det(g) > 0])
+            rot = site_orientation(units[s], proper, None) if len(proper) else None
+            if rot is None:
+                rot = np.eye(3)
+        placed.append(units[s])
+        centres.append(f)
+        quats.append(matrix_to_quat(rot))
+    return Genome.from_units(cell, placed, centres, quats, nums, frac)
+
+
+def resolve_seed(spec: Any) -> list[Genome]:
+    """Genomes for a seed spec of a config.
+
+    Forms: ``"xb12"``; ``"xb12:Ba"`` (placeholder X -> Ba); a file path;
+    ``{"name": "xb12", "substitute": {"X": "Sr"}}``;
+    ``{"prototype": "cscl", "replace": {"Cl": "B12"}, "elements": {"Cs": "Sr"}}``.
+    """
+    if isinstance(spec, str):
+        name, _, elem = spec.partition(":")
+        return [load_seed(name, {"X": elem} if elem else None)]
+    if isinstance(spec, dict):
+        known = {"name", "substitute", "prototype", "replace", "elements", "file"}
+        bad = sorted(set(spec) - known)
+        if bad:
+            raise CspError(f"seed spec: unknown key(s) {bad}; known: {sorted(known)}")
+        if "prototype" in spec:
+            if not isinstance(spec.get("replace"), dict) or not spec["replace"]:
+                raise CspError("seed spec with 'prototype' needs replace = {Element = 'Unit'}")
+            return [substitute(_prototype_atoms(str(spec["prototype"])), spec["replace"],
+                               spec.get("elements"))]
+        target = spec.get("name") or spec.get("file")
+        if not target:
+            raise CspError("seed spec needs 'name', 'file' or 'prototype'")
+        return [load_seed(str(target), spec.get("substitute"))]
+    raise CspError(f"seed spec must be a name, a path or a table, got {spec!r}")
+
+
+if __name__ == "__main__":  # pragma: no cover - developer tool
+    write_library()
+    print(f"wrote {len(_ENTRIES)} seeds to {DATA}")
