@@ -94,7 +94,7 @@ class Heredity:
         cell = f * a.cell + (1.0 - f) * b.cell
         # repair units per kind
         keep_u: list[int] = []
-        add_c, add_q, add_k = [], [], []
+        add_k: list[int] = []
         for k in range(len(a.kinds)):
             have = np.nonzero(kinds == k)[0]
             want = int(np.sum(a.unit_kind == k))
@@ -103,10 +103,8 @@ class Heredity:
             keep_u.extend(have.tolist())
             for _ in range(want - len(have)):
                 add_k.append(k)
-                add_c.append(rng.random(3))
-                add_q.append(random_quaternion(rng))
         keep_x: list[int] = []
-        add_n, add_f = [], []
+        add_n: list[int] = []
         for z in np.unique(a.atom_numbers):
             have = np.nonzero(nums == z)[0]
             want = int(np.sum(a.atom_numbers == z))
@@ -115,15 +113,31 @@ class Heredity:
             keep_x.extend(have.tolist())
             for _ in range(want - len(have)):
                 add_n.append(int(z))
-                add_f.append(rng.random(3))
         keep_u.sort()
         keep_x.sort()
-        return Genome(cell=cell, kinds=a.kinds,
-                      unit_kind=np.concatenate([kinds[keep_u], add_k]).astype(int),
-                      unit_centres=np.concatenate([centres[keep_u], np.reshape(add_c, (-1, 3))]),
-                      unit_quats=np.concatenate([quats[keep_u], np.reshape(add_q, (-1, 4))]),
-                      atom_numbers=np.concatenate([nums[keep_x], add_n]).astype(int),
-                      atom_frac=np.concatenate([frac[keep_x], np.reshape(add_f, (-1, 3))]))
+        child = Genome(cell=cell, kinds=a.kinds, unit_kind=kinds[keep_u].astype(int),
+                       unit_centres=centres[keep_u], unit_quats=quats[keep_u],
+                       atom_numbers=nums[keep_x].astype(int), atom_frac=frac[keep_x])
+        # insert the missing units and atoms one at a time where they fit
+        for k in add_k:
+            child = _insert(child, "u", child.kinds[k], rng, self.limits)
+            if child is None:
+                return None
+        for z in add_n:
+            child = _insert(child, "a", z, rng, self.limits)
+            if child is None:
+                return None
+        return child
+
+
+def _insert(g: Genome, kind: str, obj, rng: np.random.Generator, limits: Limits,
+            tries: int = 30) -> Genome | None:
+    """``g`` plus one unit/atom at the first of ``tries`` random positions that is valid."""
+    for _ in range(tries):
+        trial = _add(g, kind, obj, rng)
+        if check_genome(trial, limits)[0]:
+            return trial
+    return None
 
 
 # ------------------------------------------------------------------------ mutations

@@ -1,0 +1,31 @@
+"""Convex-hull time for 10 000 entries (binary and ternary), with every entry's
+ΔH_f and ΔH_hull; checks one entry against pymatgen's PhaseDiagram directly.
+
+    python benchmarks/bench_hull.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from csp.hull import Hull, hull_benchmark_entries
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    for elements in (["Sr", "B"], ["K", "B", "H"]):
+        entries = hull_benchmark_entries(10_000, elements, rng)
+        t = time.perf_counter()
+        hull = Hull(entries, 50.0)
+        eh = [hull.e_above_hull(i) for i in range(len(entries))]
+        hf = [hull.formation_enthalpy(i) for i in range(len(entries))]
+        dt = time.perf_counter() - t
+        print(f"{'-'.join(elements):<8} 10 000 entries ({len(hull._best)} compositions): "
+              f"{dt:.3f} s; stable {len(hull.stable_indices())}; "
+              f"min ΔH_f {min(hf) * 1000:.0f} meV/atom; max ΔH_hull {max(eh) * 1000:.0f}")
+
+
+if __name__ == "__main__":
+    main()
