@@ -10,9 +10,9 @@ import time
 import warnings
 
 import numpy as np
+from csp.operators.generation import generate
 
 from csp.composition import parse_composition
-from csp.operators.generation import generate
 
 REQUESTS = [("Sr1 (B12)1", 200, 50.0), ("K2 (B12H12)1", 202, 0.0), ("Na1 (BH4)1", 216, 0.0),
             ("Sr2 (B12)2", None, 50.0), ("Na4 (BH4)4", None, 0.0)]
@@ -31,7 +31,7 @@ def _pyxtal(comp: str, sg, n: int) -> float:
         mols.append(Molecule([int(z) for z in u.numbers], u.positions))
         counts.append(k)
     for el, k in c.atoms.items():
-        mols.append(el)
+        mols.append(Molecule([el], [[0.0, 0.0, 0.0]]))  # PyXtal takes ions as 1-atom molecules
         counts.append(k)
     group = sg if sg is not None else 1
     if sg is not None:  # PyXtal counts are per conventional cell
@@ -46,7 +46,7 @@ def _pyxtal(comp: str, sg, n: int) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 s.from_random(3, group, mols, counts, seed=i)
-            ok += 1
+            ok += bool(s.valid)
         except Exception:  # noqa: BLE001 - count failures
             pass
     dt = time.perf_counter() - t
@@ -68,7 +68,7 @@ def main() -> None:
         ours = args.n / (time.perf_counter() - t)
         theirs = _pyxtal(comp, sg, args.n)
         ratio = f"{ours / theirs:.1f}x" if theirs else "n/a"
-        print(f"{comp:<14} {str(sg or 'general'):<11} {ours:>8.1f} {theirs:>10.1f} {ratio:>7}")
+        print(f"{comp:<14} {sg or 'general'!s:<11} {ours:>8.1f} {theirs:>10.1f} {ratio:>7}")
 
 
 if __name__ == "__main__":
