@@ -17,8 +17,8 @@ import spglib
 from ase import Atoms
 from ase.data import atomic_numbers
 from ase.spacegroup import crystal
-
 from csp.calculators import DEFAULT_RELAXER, get_relaxer
+
 from csp.genome import Genome
 from csp.units import get_unit
 
@@ -59,7 +59,7 @@ def main() -> None:
             res[label] = out
             print(f"{el:3} {label:10} {out.status:14} {out.enthalpy_per_atom:12.4f} "
                   f"{out.pressure_gpa:8.2f} {out.fmax:7.4f} {out.steps:5d} {out.wall_time:8.1f} "
-                  f"{str(intact):>10}")
+                  f"{intact!s:>10}")
         dh = (res["sc"].enthalpy_per_atom - res["UB12-type"].enthalpy_per_atom) * 1000
         print(f"{el}: ΔH(sc - UB12-type) = {dh:+.0f} meV/atom at {args.pressure:g} GPa")
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from csp.calculators.base import FAILURE_CLASSES, RelaxOutcome, Relaxer, StageRecord
+from csp.calculators.base import FAILURE_CLASSES, Relaxer, RelaxOutcome, StageRecord
+
 from csp.errors import CspError
 
-__all__ = ["FAILURE_CLASSES", "RelaxOutcome", "Relaxer", "StageRecord", "get_relaxer",
-           "relaxer_names", "DEFAULT_RELAXER"]
+__all__ = [
+    "DEFAULT_RELAXER",
+    "FAILURE_CLASSES",
+    "RelaxOutcome",
+    "Relaxer",
+    "StageRecord",
+    "get_relaxer",
+    "relaxer_names",
+]
 
 DEFAULT_RELAXER = "sevennet"
 

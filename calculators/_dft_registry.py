@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["names", "build"]
+__all__ = ["build", "names"]
 
 _ALIASES = {"espresso": "espresso", "qe": "espresso", "pw.x": "espresso", "vasp": "vasp"}
 

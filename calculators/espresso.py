@@ -22,13 +22,20 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.units import Bohr, Ry
-
 from csp.calculators.base import RelaxOutcome, StageRecord, enthalpy, too_close
 from csp.calculators.launch import Profile, run_program
+
 from csp.errors import CspError
 
-__all__ = ["EspressoSettings", "EspressoRelaxer", "write_pw_input", "parse_pw_output",
-           "kpoint_grid", "find_pseudopotentials", "DEBIAN_PSEUDO_DIR"]
+__all__ = [
+    "DEBIAN_PSEUDO_DIR",
+    "EspressoRelaxer",
+    "EspressoSettings",
+    "find_pseudopotentials",
+    "kpoint_grid",
+    "parse_pw_output",
+    "write_pw_input",
+]
 
 DEBIAN_PSEUDO_DIR = "/usr/share/espresso/pseudo"
 _KBAR_PER_GPA = 10.0
@@ -37,7 +44,7 @@ _KBAR_PER_GPA = 10.0
 def kpoint_grid(cell: np.ndarray, spacing: float) -> tuple[int, int, int]:
     """Monkhorst-Pack grid with reciprocal spacing <= ``spacing`` (1/Å, 2π included)."""
     rec = 2 * np.pi * np.linalg.inv(cell).T
-    return tuple(max(1, int(math.ceil(np.linalg.norm(b) / spacing))) for b in rec)
+    return tuple(max(1, math.ceil(np.linalg.norm(b) / spacing)) for b in rec)
 
 
 def find_pseudopotentials(symbols: list[str], pseudo_dir: str,
@@ -117,7 +124,7 @@ class EspressoSettings:
                 raise CspError(f"espresso setting {name} must be a positive integer, got {v!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EspressoSettings":
+    def from_dict(cls, d: dict) -> EspressoSettings:
         known = {f.name for f in fields(cls)}
         bad = sorted(set(d) - known)
         if bad:
@@ -194,7 +201,7 @@ def parse_pw_output(text: str, initial: Atoms) -> PwResult:
     r = PwResult()
     r.job_done = "JOB DONE" in text
     r.scf_failed = "convergence NOT achieved" in text
-    energies = re.findall(rf"^!\s+total energy\s+=\s+({_FLOAT})\s+Ry", text, re.M)
+    energies = re.findall(rf"^!\s+total energy\s+=\s+({_FLOAT})\s+Ry", text, re.MULTILINE)
     if energies:
         r.energy = float(energies[-1]) * Ry
     h = re.findall(rf"Final enthalpy\s+=\s+({_FLOAT})\s+Ry", text)
@@ -206,8 +213,8 @@ def parse_pw_output(text: str, initial: Atoms) -> PwResult:
     if p:
         r.pressure_gpa = float(p[-1]) / _KBAR_PER_GPA
     f = re.findall(rf"Total force =\s+({_FLOAT})", text)
-    r.steps = len(re.findall(r"^!\s+total energy", text, re.M))
-    blocks = re.findall(r"Forces acting on atoms.*?\n\n(.*?)\n\n", text, re.S)
+    r.steps = len(re.findall(r"^!\s+total energy", text, re.MULTILINE))
+    blocks = re.findall(r"Forces acting on atoms.*?\n\n(.*?)\n\n", text, re.DOTALL)
     if blocks:
         vals = re.findall(rf"force =\s+({_FLOAT})\s+({_FLOAT})\s+({_FLOAT})", blocks[-1])
         if vals:

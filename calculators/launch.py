@@ -98,7 +98,7 @@ def run_program(profile: Profile, workdir: str | Path, input_name: str | None,
         with out_path.open("w") as out:
             stdin = (wd / stdin_name).open() if stdin_name else subprocess.DEVNULL
             try:
-                proc = subprocess.run(argv, cwd=wd, stdout=out, stderr=subprocess.STDOUT,
+                proc = subprocess.run(argv, check=False, cwd=wd, stdout=out, stderr=subprocess.STDOUT,
                                       stdin=stdin, env=env, timeout=profile.timeout)
             finally:
                 if stdin_name:

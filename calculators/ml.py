@@ -21,17 +21,24 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.units import GPa
+from csp.calculators.base import (
+    RelaxOutcome,
+    StageRecord,
+    enthalpy,
+    pressure_from_stress,
+    too_close,
+)
 
-from csp.calculators.base import RelaxOutcome, StageRecord, enthalpy, pressure_from_stress, too_close
 from csp.errors import CspError
 
-__all__ = ["MLRelaxer", "MLSettings", "MODELS", "load_calculator"]
+__all__ = ["MODELS", "MLRelaxer", "MLSettings", "load_calculator"]
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +134,7 @@ class MLSettings:
                            f"{self.threads!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MLSettings":
+    def from_dict(cls, d: dict) -> MLSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -153,10 +160,7 @@ class MLRelaxer:
         bad, why = too_close(atoms, s.min_distance_factor)
         if bad:
             return _fail("too_close", why, pressure_gpa, t0)
-        try:
-            calc = load_calculator(s.model, s.threads)
-        except CspError:
-            raise
+        calc = load_calculator(s.model, s.threads)  # a CspError here is a setup error: raise
         work = atoms.copy()
         work.calc = calc
         try:

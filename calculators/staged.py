@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ase import Atoms
-
 from csp.calculators.base import RelaxOutcome
+
 from csp.errors import CspError
 
 __all__ = ["StagedRelaxer"]
@@ -31,7 +32,7 @@ class StagedRelaxer:
         self.name = "+".join(self.names)
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "StagedRelaxer":
+    def from_spec(cls, spec: dict) -> StagedRelaxer:
         from csp.calculators import get_relaxer
 
         unknown = sorted(set(spec) - {"stages", "name"})

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-
 from csp.calculators.base import RelaxOutcome, StageRecord, enthalpy, too_close
 from csp.calculators.espresso import kpoint_grid
 from csp.calculators.launch import Profile, run_program
+
 from csp.errors import CspError
 
-__all__ = ["VaspSettings", "VaspRelaxer", "write_inputs", "parse_outcar", "read_poscar"]
+__all__ = ["VaspRelaxer", "VaspSettings", "parse_outcar", "read_poscar", "write_inputs"]
 
 _KB_PER_GPA = 10.0
 
@@ -71,7 +71,7 @@ class VaspSettings:
                 raise CspError(f"vasp setting {name} must be a non-negative integer, got {v!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VaspSettings":
+    def from_dict(cls, d: dict) -> VaspSettings:
         known = {f.name for f in fields(cls)}
         bad = sorted(set(d) - known)
         if bad:
@@ -172,7 +172,7 @@ def parse_outcar(text: str, nelm: int) -> OutcarResult:
     kb = re.findall(rf"in kB\s+({_F})\s+({_F})\s+({_F})", text)
     if kb:
         r.pressure_gpa = float(np.mean(np.array(kb[-1], float))) / _KB_PER_GPA
-    blocks = re.findall(r"POSITION\s+TOTAL-FORCE \(eV/Angst\)\s*\n\s*-+\n(.*?)\n\s*-+", text, re.S)
+    blocks = re.findall(r"POSITION\s+TOTAL-FORCE \(eV/Angst\)\s*\n\s*-+\n(.*?)\n\s*-+", text, re.DOTALL)
     if blocks:
         f = np.array([ln.split()[3:6] for ln in blocks[-1].strip().splitlines()], float)
         r.fmax = float(np.linalg.norm(f, axis=1).max())

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from ase.data import atomic_numbers
@@ -35,8 +35,14 @@ from csp.operators.validity import Limits, check_genome
 from csp.units import Unit, get_unit
 from csp.volume import compress
 
-__all__ = ["GenerationError", "generate", "generate_formula_units", "parse_spacegroup",
-           "wyckoff_table", "site_orientation"]
+__all__ = [
+    "GenerationError",
+    "generate",
+    "generate_formula_units",
+    "parse_spacegroup",
+    "site_orientation",
+    "wyckoff_table",
+]
 
 #: centring vectors -> primitive basis (rows, in conventional fractional coordinates)
 _PRIMITIVE = {

@@ -12,10 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 from ase.build import bulk
-
 from csp.calculators import get_relaxer
 from csp.calculators.espresso import EspressoRelaxer, EspressoSettings, kpoint_grid, parse_pw_output
 from csp.calculators.launch import clean_environment
+
 from csp.errors import CspError
 
 needs_pw = pytest.mark.skipif(shutil.which("pw.x") is None, reason="pw.x not installed")
@@ -134,7 +134,7 @@ def test_dft_child_from_an_mpi_rank(tmp_path):
             bulk("B", "fcc", a=3.0), 10.0, r"{tmp_path}/rank%d" % rank)
         print("RANK", rank, out.status, out.energy, flush=True)
     """))
-    res = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script)], capture_output=True,
+    res = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script)], check=False, capture_output=True,
                          text=True, timeout=600)
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("RANK")]
     assert res.returncode == 0, res.stderr[-2000:]

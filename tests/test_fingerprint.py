@@ -25,7 +25,9 @@ def random_structure(rng: np.random.Generator) -> Atoms:
     return Atoms(symbols, scaled_positions=rng.random((n, 3)), cell=cell, pbc=True)
 
 
-def test_parity_with_ase_ga_on_200_structures():
+@pytest.mark.parametrize("count", [
+    25, pytest.param(200, marks=pytest.mark.slow)])  # 200 structures take ~30 s
+def test_parity_with_ase_ga_on_random_structures(count):
     from ase_ga.ofp_comparator import OFPComparator
 
     rng = np.random.default_rng(2024)
@@ -33,7 +35,7 @@ def test_parity_with_ase_ga_on_200_structures():
     ref = OFPComparator(rcut=rcut, binwidth=0.05, sigma=0.02, nsigma=4, recalculate=True)
     p = FingerprintParams(rcut=rcut, reference_binning=True)
     worst_fp = worst_d = 0.0
-    for _ in range(200):
+    for _ in range(count):
         a = random_structure(rng)
         b = a.copy()
         b.rattle(0.05, seed=int(rng.integers(1 << 30)))
@@ -95,8 +97,13 @@ def test_invariances(reference):
 
 
 def test_alpha_boron_and_simple_cubic_b12_differ():
+    import spglib
+
     a = alpha_boron().to_atoms()
     sc = simple_cubic_xb12("Sr").to_atoms()
+    for atoms, number in ((a, 166), (sc, 200)):  # R-3m; Th B12 in a cubic cell -> Pm-3
+        cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+        assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == number
     sc_b = sc[[i for i, s in enumerate(sc.get_chemical_symbols()) if s == "B"]]
     assert ofp_distance(a, sc_b) > 0.01
     assert ofp_distance(a, sc) > 0.01  # different compositions are allowed

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
-
 from csp.calculators import get_relaxer
 from csp.calculators.vasp import VaspSettings, outcome_from_files, parse_outcar, write_inputs
+
 from csp.errors import CspError
 
 DATA = Path(__file__).parent / "data" / "vasp"

@@ -99,15 +99,15 @@ def _units_intact(before, after):
     except ImportError:
         return None
     try:
-        genome, _ = recognise(before)
+        genome, rec = recognise(before)
     except Exception:  # noqa: BLE001 - recognition is best effort here
         return None
-    if genome.n_units == 0:
+    if len(genome.unit_kind) == 0:
         return None
     from csp.recognition import reorder_like
 
     try:
-        _, report = genome.from_atoms(reorder_like(after, before, genome))
+        _, report = genome.from_atoms(reorder_like(after, before, genome, rec))
     except Exception:  # noqa: BLE001
         return None
     return bool(report.intact)
