@@ -56,8 +56,6 @@ class Heredity:
 
     def __call__(self, parents: Sequence[Genome], rng: np.random.Generator) -> Genome | None:
         a, b = parents[0], parents[1 % len(parents)]
-        if [u.name for u in a.kinds] and {u.name for u in a.kinds} != {u.name for u in b.kinds}:
-            return None
         for _ in range(self.tries):
             child = self._splice(a, b, rng)
             child = _valid(reduce_cell(child) if child is not None else None, self.limits)
@@ -77,9 +75,14 @@ class Heredity:
             x = (frac[:, axis] - shift) % 1.0
             return np.minimum(np.minimum(x, np.abs(x - f)), 1.0 - x)
 
-        # map b's unit kinds onto a's by name
-        kmap = {i: [u.name for u in a.kinds].index(u.name) for i, u in enumerate(b.kinds)}
-        ua, ub = side(a.unit_centres, sa), ~side(b.unit_centres, sb)
+        # map b's unit kinds onto a's by name; kinds a does not have are left out (the
+        # child is repaired to a's composition, which has none of them)
+        names_a = [u.name for u in a.kinds]
+        kmap = {i: names_a.index(u.name) if u.name in names_a else -1
+                for i, u in enumerate(b.kinds)}
+        ua = side(a.unit_centres, sa)
+        ub = ~side(b.unit_centres, sb) & np.array([kmap[int(k)] >= 0 for k in b.unit_kind],
+                                                  dtype=bool).reshape(-1)
         xa, xb = side(a.atom_frac, sa), ~side(b.atom_frac, sb)
         # place b's slab so that its origin coincides with a's
         sh = np.zeros(3)

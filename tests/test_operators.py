@@ -130,3 +130,18 @@ def test_kernel_twins():
     n = g.n_units + g.n_free
     assert np.allclose(nearest_entity_distance(pos, cell, entity, n),
                        nearest_entity_distance_numpy(pos, cell, entity, n), atol=1e-12)
+
+
+def test_heredity_between_different_compositions():
+    """Variable composition: a parent may lack the other's unit kinds; the child takes the
+    first parent's composition and never fails on the foreign kinds."""
+    rng = np.random.default_rng(0)
+    a = generate(parse_composition("Sr4 B6"), 50.0, rng)
+    b = generate(parse_composition("Sr1 (B12)1"), 50.0, rng)
+    op = make_operator("heredity")
+    for s in range(6):
+        for p, q in ((a, b), (b, a)):
+            child = op([p, q], np.random.default_rng(s))
+            if child is not None:
+                assert child.element_counts() == p.element_counts()
+                assert child.unit_counts() == p.unit_counts()

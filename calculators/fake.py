@@ -1,0 +1,171 @@
+"""A zero-cost relaxer for tests and engine benchmarks (relaxer name ``"fake"``).
+
+It does not move atoms. Its energy is a smooth pair potential between atoms of
+*different* units and free atoms (a Morse well at the sum of covalent radii, depth
+``depth`` eV per pair), which rewards dense, well-coordinated packings like a real
+potential would, so a search driven by it has a gradient to follow. Enthalpy is
+``E + P V`` with the cell volume as generated. Optional knobs make it useful for
+testing the machinery around a relaxer:
+
+- ``sleep``: seconds to wait per call (a relaxation in flight when a run is killed);
+- ``fail_fraction``: share of structures reported as ``not_converged``, chosen by a
+  hash of the positions (deterministic: the same structure always fails).
+
+This is NOT physics: never use it for predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import covalent_radii
+
+__all__ = ["EV_PER_GPA_A3", "FakeOutcome", "FakeRelaxer"]
+
+#: 1 GPa x 1 Å^3 in eV
+EV_PER_GPA_A3 = 1.0 / 160.21766208
+
+
+@dataclass
+class FakeOutcome:
+    """Outcome of :meth:`FakeRelaxer.relax` (the relaxer-protocol fields).
+
+    Attributes:
+        status: "relaxed" or a failure class ("not_converged").
+        reason: why it failed, "" otherwise.
+        atoms: relaxed structure (a copy of the input).
+        energy: eV; enthalpy: E + PV, eV; *_per_atom: eV/atom; volume_per_atom: Å^3.
+        pressure_gpa: pressure reached (the target: the fake relaxer is exact), GPa.
+        steps: optimizer steps (0); wall_time: s.
+    """
+
+    status: str
+    reason: str = ""
+    atoms: Atoms | None = None
+    energy: float = float("nan")
+    enthalpy: float = float("nan")
+    pressure_gpa: float = float("nan")
+    steps: int = 0
+    wall_time: float = 0.0
+    stages: list = field(default_factory=list)
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.atoms) if self.atoms is not None else 0
+
+    @property
+    def enthalpy_per_atom(self) -> float:
+        return self.enthalpy / self.n_atoms if self.n_atoms else float("nan")
+
+    @property
+    def energy_per_atom(self) -> float:
+        return self.energy / self.n_atoms if self.n_atoms else float("nan")
+
+    @property
+    def volume_per_atom(self) -> float:
+        return self.atoms.get_volume() / self.n_atoms if self.n_atoms else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "reason": self.reason, "energy": self.energy,
+                "enthalpy": self.enthalpy, "enthalpy_per_atom": self.enthalpy_per_atom,
+                "energy_per_atom": self.energy_per_atom,
+                "volume_per_atom": self.volume_per_atom, "pressure_gpa": self.pressure_gpa,
+                "steps": self.steps, "wall_time": self.wall_time}
+
+
+@dataclass(frozen=True)
+class FakeRelaxer:
+    """Instant "relaxer": Morse pair energy of the unrelaxed structure plus PV.
+
+    Attributes:
+        depth: Morse well depth per pair, eV.
+        alpha: Morse stiffness, 1/Å.
+        cutoff: pair cutoff, Å.
+        sleep: seconds to sleep per call.
+        fail_fraction: share of structures (by position hash) that fail.
+    """
+
+    depth: float = 0.5
+    alpha: float = 1.5
+    cutoff: float = 5.0
+    sleep: float = 0.0
+    fail_fraction: float = 0.0
+    name: str = "fake"
+
+    def __post_init__(self) -> None:
+        from csp.errors import CspError
+
+        for key in ("depth", "alpha", "cutoff", "sleep", "fail_fraction"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise CspError(f"fake relaxer: {key} must be a number >= 0, got {v!r}")
+        if self.fail_fraction > 1:
+            raise CspError(f"fake relaxer: fail_fraction must be <= 1, got {self.fail_fraction!r}")
+        if self.cutoff <= 0 or self.alpha <= 0:
+            raise CspError("fake relaxer: cutoff and alpha must be > 0")
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> FakeRelaxer:
+        """Build from a ``{"name": "fake", ...}`` mapping; unknown keys are errors."""
+        from csp.errors import CspError
+
+        params = {k: v for k, v in spec.items() if k != "name"}
+        allowed = {"depth", "alpha", "cutoff", "sleep", "fail_fraction"}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise CspError(f"fake relaxer: unknown setting {unknown[0]!r}; allowed: "
+                           f"{', '.join(sorted(allowed))}")
+        return cls(**params)
+
+    def energy(self, atoms: Atoms) -> float:
+        """Morse energy between atoms of different units / free atoms, eV.
+
+        Brute force over the periodic images within ``cutoff`` (numpy, no neighbour
+        list: a few hundred µs at 26 atoms).
+        """
+        cell = np.array(atoms.cell[:])
+        pos = atoms.get_positions()
+        tags = atoms.get_tags()
+        vol = abs(np.linalg.det(cell))
+        heights = vol / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+        nmax = np.ceil(self.cutoff / heights).astype(int)
+        grids = np.meshgrid(*[np.arange(-n, n + 1) for n in nmax], indexing="ij")
+        shifts = np.stack([g.ravel() for g in grids], axis=1) @ cell  # (s, 3)
+        diff = pos[None, :, None, :] - pos[:, None, None, :] + shifts[None, None]  # (n, n, s, 3)
+        d = np.sqrt(np.einsum("ijsk,ijsk->ijs", diff, diff))
+        r = covalent_radii[atoms.numbers]
+        r0 = (r[:, None] + r[None, :])[:, :, None]
+        same = ((tags[:, None] == tags[None, :]) & (tags[:, None] != 0))[:, :, None]
+        zero = np.all(shifts == 0, axis=1)[None, None, :]
+        mask = (d < self.cutoff) & (d > 1e-8) & ~(same & zero)
+        x = np.exp(-self.alpha * (d - r0))
+        return float(0.5 * self.depth * np.sum(np.where(mask, x * x - 2 * x, 0.0)))
+
+    def relax(self, atoms: Atoms, pressure_gpa: float, workdir: str | Path | None = None
+              ) -> FakeOutcome:
+        """Return the structure unchanged with E (Morse) and H = E + PV.
+
+        Args:
+            atoms: structure; tags mark units (equal non-zero tag = same unit).
+            pressure_gpa: external pressure, GPa.
+            workdir: unused.
+        """
+        t0 = time.perf_counter()
+        if self.sleep:
+            time.sleep(self.sleep)
+        out = atoms.copy()
+        if self.fail_fraction > 0:
+            h = hashlib.sha1(np.round(atoms.get_positions(), 6).tobytes()).digest()
+            if int.from_bytes(h[:8], "little") / 2**64 < self.fail_fraction:
+                return FakeOutcome(status="not_converged", reason="fake: hash-selected failure",
+                                   atoms=out, pressure_gpa=float(pressure_gpa),
+                                   wall_time=time.perf_counter() - t0)
+        e = self.energy(out)
+        h_ = e + pressure_gpa * out.get_volume() * EV_PER_GPA_A3
+        return FakeOutcome(status="relaxed", atoms=out, energy=e, enthalpy=h_,
+                           pressure_gpa=float(pressure_gpa), wall_time=time.perf_counter() - t0)
