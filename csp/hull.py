@@ -101,7 +101,7 @@ class Hull:
                 missing = [x for x, t in zip(self.endmembers, terminal)
                            if t.reduced_formula not in best]
                 if missing:
-                    raise CspError(f"hull: no structure of end member(s) {missing} at "
+                    raise CspError(f"no structure of end member(s) {missing} at "
                                    f"{pressure_gpa:g} GPa")
                 self.pd = CompoundPhaseDiagram(pd_entries, terminal,
                                                normalize_terminal_compositions=True)
@@ -113,11 +113,13 @@ class Hull:
                         if len(comps[i].elements) == 1}
                 missing = [el for el in elements if el not in have]
                 if missing:
-                    raise CspError(f"hull: no elemental reference for {missing} at "
+                    raise CspError(f"no elemental reference for {missing} at "
                                    f"{pressure_gpa:g} GPa (a composition never reached is not "
                                    "invented: add the element to the search or a seed)")
                 self.pd = PhaseDiagram(pd_entries)
                 self._entry_of = {e.attribute: e for e in self.pd.all_entries}
+        except CspError:
+            raise
         except (ValueError, KeyError) as exc:
             raise CspError(f"hull: {exc}") from None
         self._hull_e: dict[str, float] = {}
