@@ -103,7 +103,9 @@ class MLSettings:
         model: one of MODELS.
         fmax: convergence on forces and FrechetCellFilter stress residual, eV/Å.
         steps: maximum optimizer steps.
-        optimizer: "FIRE", "BFGS" or "LBFGS" (ASE).
+        optimizer: "FIRE+BFGS" (default: FIRE down to ``coarse_fmax``, robust far from a
+            minimum, then BFGS, fast close to it), "FIRE", "BFGS" or "LBFGS" (ASE).
+        coarse_fmax: eV/Å where FIRE hands over to BFGS.
         threads: torch threads per process.
         min_distance_factor: reject before calling the model when two atoms are closer
             than this x (sum of covalent radii) ("too_close").
@@ -113,7 +115,8 @@ class MLSettings:
     model: str = "sevennet"
     fmax: float = 0.02
     steps: int = 600
-    optimizer: str = "BFGS"
+    optimizer: str = "FIRE+BFGS"
+    coarse_fmax: float = 0.3
     threads: int = 1
     min_distance_factor: float = 0.5
     fix_cell: bool = False
@@ -126,8 +129,8 @@ class MLSettings:
             raise CspError(f"relaxer setting fmax must be > 0 eV/Å, got {self.fmax!r}")
         if not (isinstance(self.steps, int) and self.steps > 0):
             raise CspError(f"relaxer setting steps must be a positive integer, got {self.steps!r}")
-        if self.optimizer not in ("FIRE", "BFGS", "LBFGS"):
-            raise CspError(f"relaxer setting optimizer = {self.optimizer!r}: use FIRE, BFGS "
+        if self.optimizer not in ("FIRE+BFGS", "FIRE", "BFGS", "LBFGS"):
+            raise CspError(f"relaxer setting optimizer = {self.optimizer!r}: use FIRE+BFGS, FIRE, BFGS "
                            "or LBFGS")
         if not (isinstance(self.threads, int) and self.threads > 0):
             raise CspError(f"relaxer setting threads must be a positive integer, got "
@@ -175,10 +178,19 @@ class MLRelaxer:
 
         s = self.settings
         target = work if s.fix_cell else FrechetCellFilter(work, scalar_pressure=pressure_gpa * GPa)
-        opt_cls = getattr(optimize, s.optimizer)
-        opt = opt_cls(target, logfile=None)
-        converged = bool(opt.run(fmax=s.fmax, steps=s.steps))
-        steps = int(opt.get_number_of_steps())
+        v0 = work.get_volume() / len(work)
+        plan = ([("FIRE", max(s.fmax, s.coarse_fmax)), ("BFGS", s.fmax)]
+                if s.optimizer == "FIRE+BFGS" else [(s.optimizer, s.fmax)])
+        converged, steps, diverged = False, 0, ""
+        for name, fmax_goal in plan:
+            opt = getattr(optimize, name)(target, logfile=None)
+            converged, diverged = _run(opt, target, work, fmax_goal, s.steps - steps, v0)
+            steps += int(opt.get_number_of_steps())
+            if diverged or steps >= s.steps:
+                break
+        if diverged:
+            return _fail("not_converged", f"diverged after {steps} steps: {diverged}",
+                         pressure_gpa, t0)
         energy = float(work.get_potential_energy())
         stress = work.get_stress()
         forces = target.get_forces()
@@ -200,6 +212,26 @@ class MLRelaxer:
         return RelaxOutcome(status=status, reason=reason, atoms=relaxed, energy=energy,
                             enthalpy=h, pressure_gpa=p, target_pressure_gpa=pressure_gpa,
                             fmax=fmax, steps=steps, wall_time=wall, stages=(rec,))
+
+
+def _run(opt, target, work: Atoms, fmax: float, steps: int, v0: float) -> tuple[bool, str]:
+    """Run an optimizer; stop early when the relaxation diverges (an ML potential far
+    outside its training data can send forces to 1e9 eV/Å or blow the cell up).
+
+    Returns (converged, why it diverged or "")."""
+    if steps <= 0:
+        return False, ""
+    for converged in opt.irun(fmax=fmax, steps=steps):
+        if converged:
+            return True, ""
+        f = target.get_forces()
+        fm = float(np.sqrt((f**2).sum(axis=1)).max()) if len(f) else 0.0
+        v = work.get_volume() / len(work)
+        if not math.isfinite(fm) or fm > 1e3:
+            return False, f"fmax {fm:.3g} eV/Å"
+        if not 0.2 * v0 < v < 10.0 * v0:
+            return False, f"volume {v:.3g} Å^3/atom from {v0:.3g}"
+    return False, ""
 
 
 def _fail(status: str, reason: str, pressure_gpa: float, t0: float) -> RelaxOutcome:
