@@ -378,7 +378,7 @@ def generate(composition: Composition, pressure_gpa: float, rng: np.random.Gener
     if rng_spec is None:
         return _general(composition, v0, rng, limits, max_attempts, volume_factor)
     lo, hi = rng_spec
-    groups = [n for n in range(lo, hi + 1) if _partitions_possible(composition, n)]
+    groups = [n for n in _possible_groups(str(composition), lo, hi)]
     if not groups:
         raise GenerationError(
             f"no space group in {lo}-{hi} can hold {composition} per cell with units on "
@@ -490,6 +490,13 @@ def _choices(table: SpaceGroupTable, key: str, is_unit: bool) -> list[int]:
             continue
         out.append(i)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _possible_groups(composition: str, lo: int, hi: int) -> tuple[int, ...]:
+    """Space groups in lo..hi whose Wyckoff sites can hold the composition (cached)."""
+    comp = Composition.parse(composition)
+    return tuple(n for n in range(lo, hi + 1) if _partitions_possible(comp, n))
 
 
 def _partitions_possible(composition: Composition, number: int) -> bool:
