@@ -25,57 +25,16 @@ import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
 
+from csp.calculators.base import RelaxOutcome
+
 __all__ = ["EV_PER_GPA_A3", "FakeOutcome", "FakeRelaxer"]
 
 #: 1 GPa x 1 Å^3 in eV
 EV_PER_GPA_A3 = 1.0 / 160.21766208
 
 
-@dataclass
-class FakeOutcome:
-    """Outcome of :meth:`FakeRelaxer.relax` (the relaxer-protocol fields).
-
-    Attributes:
-        status: "relaxed" or a failure class ("not_converged").
-        reason: why it failed, "" otherwise.
-        atoms: relaxed structure (a copy of the input).
-        energy: eV; enthalpy: E + PV, eV; *_per_atom: eV/atom; volume_per_atom: Å^3.
-        pressure_gpa: pressure reached (the target: the fake relaxer is exact), GPa.
-        steps: optimizer steps (0); wall_time: s.
-    """
-
-    status: str
-    reason: str = ""
-    atoms: Atoms | None = None
-    energy: float = float("nan")
-    enthalpy: float = float("nan")
-    pressure_gpa: float = float("nan")
-    steps: int = 0
-    wall_time: float = 0.0
-    stages: list = field(default_factory=list)
-
-    @property
-    def n_atoms(self) -> int:
-        return len(self.atoms) if self.atoms is not None else 0
-
-    @property
-    def enthalpy_per_atom(self) -> float:
-        return self.enthalpy / self.n_atoms if self.n_atoms else float("nan")
-
-    @property
-    def energy_per_atom(self) -> float:
-        return self.energy / self.n_atoms if self.n_atoms else float("nan")
-
-    @property
-    def volume_per_atom(self) -> float:
-        return self.atoms.get_volume() / self.n_atoms if self.n_atoms else float("nan")
-
-    def to_dict(self) -> dict:
-        return {"status": self.status, "reason": self.reason, "energy": self.energy,
-                "enthalpy": self.enthalpy, "enthalpy_per_atom": self.enthalpy_per_atom,
-                "energy_per_atom": self.energy_per_atom,
-                "volume_per_atom": self.volume_per_atom, "pressure_gpa": self.pressure_gpa,
-                "steps": self.steps, "wall_time": self.wall_time}
+#: the fake relaxer returns the relaxer protocol's own outcome type
+FakeOutcome = RelaxOutcome
 
 
 @dataclass(frozen=True)
@@ -164,8 +123,10 @@ class FakeRelaxer:
             if int.from_bytes(h[:8], "little") / 2**64 < self.fail_fraction:
                 return FakeOutcome(status="not_converged", reason="fake: hash-selected failure",
                                    atoms=out, pressure_gpa=float(pressure_gpa),
+                                   target_pressure_gpa=float(pressure_gpa),
                                    wall_time=time.perf_counter() - t0)
         e = self.energy(out)
         h_ = e + pressure_gpa * out.get_volume() * EV_PER_GPA_A3
         return FakeOutcome(status="relaxed", atoms=out, energy=e, enthalpy=h_,
-                           pressure_gpa=float(pressure_gpa), wall_time=time.perf_counter() - t0)
+                           pressure_gpa=float(pressure_gpa), target_pressure_gpa=float(pressure_gpa),
+                           wall_time=time.perf_counter() - t0)
