@@ -44,6 +44,7 @@ import numpy as np
 from ase import Atoms
 from numba import njit
 
+from csp._pbc import frac_of, to_cart
 from csp.errors import CspError
 
 __all__ = ["FingerprintParams", "Fingerprint", "ofp_distance", "fingerprint",
@@ -86,15 +87,46 @@ def _shifts(cell: np.ndarray, rcut: float) -> np.ndarray:
 
 
 def _shifts_sorted(cell: np.ndarray, rcut: float) -> np.ndarray:
-    """Lattice shifts that can matter for pairs within rcut, sorted by length."""
-    half_diag = 0.5 * np.linalg.norm(cell.sum(axis=0)) + 0.5 * max(
-        np.linalg.norm(cell[0] - cell[1] + cell[2]), np.linalg.norm(cell[0] + cell[1] - cell[2]),
-        np.linalg.norm(-cell[0] + cell[1] + cell[2]))
-    s = _shifts(cell, rcut + half_diag)
-    n = np.linalg.norm(s, axis=1)
-    keep = n <= rcut + half_diag
-    order = np.argsort(n[keep], kind="stable")
-    return np.ascontiguousarray(s[keep][order])
+    """Lattice shifts that can matter for pairs within rcut, sorted by length.
+
+    A wrapped displacement is at most half the longest cell diagonal long, so shifts up
+    to rcut + that half diagonal are kept.
+    """
+    cell = np.ascontiguousarray(cell, dtype=np.float64)
+    half_diag = 0.5 * max(np.linalg.norm(cell[0] + cell[1] + cell[2]),
+                          np.linalg.norm(cell[0] - cell[1] + cell[2]),
+                          np.linalg.norm(cell[0] + cell[1] - cell[2]),
+                          np.linalg.norm(-cell[0] + cell[1] + cell[2]))
+    radius = rcut + half_diag
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
+    n = np.ceil(radius / heights).astype(np.int64)
+    return _sorted_shifts_kernel(cell, float(radius), int(n[0]), int(n[1]), int(n[2]))
+
+
+@njit(cache=True)
+def _sorted_shifts_kernel(cell, radius, n0, n1, n2):
+    total = (2 * n0 + 1) * (2 * n1 + 1) * (2 * n2 + 1)
+    out = np.empty((total, 3))
+    norms = np.empty(total)
+    k = 0
+    for a in range(-n0, n0 + 1):
+        for b in range(-n1, n1 + 1):
+            for c in range(-n2, n2 + 1):
+                x = a * cell[0, 0] + b * cell[1, 0] + c * cell[2, 0]
+                y = a * cell[0, 1] + b * cell[1, 1] + c * cell[2, 1]
+                z = a * cell[0, 2] + b * cell[1, 2] + c * cell[2, 2]
+                r = math.sqrt(x * x + y * y + z * z)
+                if r <= radius:
+                    out[k, 0] = x
+                    out[k, 1] = y
+                    out[k, 2] = z
+                    norms[k] = r
+                    k += 1
+    order = np.argsort(norms[:k], kind="mergesort")
+    res = np.empty((k, 3))
+    for i in range(k):
+        res[i] = out[order[i]]
+    return res
 
 
 _TABLE_POINTS = 4096
@@ -102,15 +134,17 @@ _TABLE_POINTS = 4096
 
 @functools.lru_cache(maxsize=16)
 def _smear_table(binwidth: float, sigma: float, m: int) -> np.ndarray:
-    """s_k(u) for u in [0, 1] (position inside the bin, in bin units), k = -m..m+1.
+    """s_k(u) for u in [0, 1] (position inside the bin, in bin units), k = -m..m.
 
     s_k(u) is the share of a Gaussian centred at (b0 + u) Δ that falls in bin b0 + k;
-    linear interpolation in u is accurate to ~1e-7 of the peak value.
+    with m = ceil(nsigma sigma / Δ) these 2m + 1 bins hold the Gaussian out to at least
+    nsigma sigma on both sides. Linear interpolation in u is accurate to ~1e-7 of the
+    peak value.
     """
     from scipy.special import erf
 
     u = np.linspace(0.0, 1.0, _TABLE_POINTS + 1)
-    ks = np.arange(-m - 1, m + 2)
+    ks = np.arange(-m, m + 1)
     x = binwidth / (math.sqrt(2.0) * sigma)
     t = 0.5 * (erf((ks[None, :] + 1 - u[:, None]) * x) - erf((ks[None, :] - u[:, None]) * x))
     t.setflags(write=False)
@@ -130,74 +164,82 @@ def _reference_kernel(binwidth: float, sigma: float, m: int) -> np.ndarray:
 @njit(cache=True, fastmath=True, boundscheck=False)
 def _pair_hist(pos, inv_cell, cell, types, ntypes, shifts, rcut, binwidth, nbins, table,
                m, reference):
-    """Accumulate pair contributions into hist[ta, tb, bin] (ordered pairs).
+    """Pair contributions hist[ta, tb, bin + off], off = 2m + 1 (ordered pairs).
 
     reference=True: raw counts at floor(r / Δ) (smeared and weighted afterwards, exactly as
     the reference does, since its kernel and weights depend on the bin only).
     reference=False: the tabulated exact Gaussian shares s_k(u) / (4 pi r^2 Δ).
+
+    Each unordered pair (i <= j) is visited once and accumulated into its type pair with
+    weight 2 (1 for i = j); the shifts (sorted by length) that can reach rcut are known
+    from the wrapped displacement, so the distance loop has no early exit and vectorises.
     """
-    nk = table.shape[1]  # 2m + 3 (one spare bin each side)
-    hist = np.zeros((ntypes, ntypes, nbins + 2 * nk))
-    off = nk  # index offset so bins -nk..nbins+nk-1 are valid
+    nk = table.shape[1]  # 2m + 1
+    width = nbins + 2 * nk + 1
+    dump = width - 1  # pairs beyond rcut (or an atom with itself) land here
+    acc = np.zeros((ntypes * ntypes, width))
+    off = nk
     n = pos.shape[0]
     rc2 = rcut * rcut
     npts = table.shape[0] - 1
     four_pi_dx = 4.0 * math.pi * binwidth
-    snorm = np.empty(shifts.shape[0])
-    for s in range(shifts.shape[0]):
+    inv_bw = 1.0 / binwidth
+    ns = shifts.shape[0]
+    snorm = np.empty(ns)
+    for s in range(ns):
         snorm[s] = math.sqrt(shifts[s, 0] ** 2 + shifts[s, 1] ** 2 + shifts[s, 2] ** 2)
+    sx = shifts[:, 0].copy()
+    sy = shifts[:, 1].copy()
+    sz = shifts[:, 2].copy()
+    tt = np.empty(ns)
+    bins = np.empty(ns, np.int64)
     for i in range(n):
+        ti = types[i]
         for j in range(i, n):
-            ti = types[i]
             tj = types[j]
+            row = acc[ti * ntypes + tj] if ti <= tj else acc[tj * ntypes + ti]
+            wgt = 1.0 if i == j else 2.0
             # wrap the fractional displacement into [-0.5, 0.5)
-            ex = pos[j, 0] - pos[i, 0]
-            ey = pos[j, 1] - pos[i, 1]
-            ez = pos[j, 2] - pos[i, 2]
-            f0 = ex * inv_cell[0, 0] + ey * inv_cell[1, 0] + ez * inv_cell[2, 0]
-            f1 = ex * inv_cell[0, 1] + ey * inv_cell[1, 1] + ez * inv_cell[2, 1]
-            f2 = ex * inv_cell[0, 2] + ey * inv_cell[1, 2] + ez * inv_cell[2, 2]
+            f0, f1, f2 = frac_of(pos[j, 0] - pos[i, 0], pos[j, 1] - pos[i, 1],
+                                 pos[j, 2] - pos[i, 2], inv_cell)
             f0 -= math.floor(f0 + 0.5)
             f1 -= math.floor(f1 + 0.5)
             f2 -= math.floor(f2 + 0.5)
-            x0 = f0 * cell[0, 0] + f1 * cell[1, 0] + f2 * cell[2, 0]
-            y0 = f0 * cell[0, 1] + f1 * cell[1, 1] + f2 * cell[2, 1]
-            z0 = f0 * cell[0, 2] + f1 * cell[1, 2] + f2 * cell[2, 2]
-            dlen = math.sqrt(x0 * x0 + y0 * y0 + z0 * z0)
-            limit = rcut + dlen
-            for s in range(shifts.shape[0]):
-                if snorm[s] > limit:
-                    break
-                dx = x0 + shifts[s, 0]
-                dy = y0 + shifts[s, 1]
-                dz = z0 + shifts[s, 2]
+            x0, y0, z0 = to_cart(f0, f1, f2, cell)
+            nl = np.searchsorted(snorm, rcut + math.sqrt(x0 * x0 + y0 * y0 + z0 * z0),
+                                 side="right")
+            for s in range(nl):
+                dx = x0 + sx[s]
+                dy = y0 + sy[s]
+                dz = z0 + sz[s]
                 r2 = dx * dx + dy * dy + dz * dz
-                if r2 >= rc2 or r2 == 0.0:
+                t = math.sqrt(r2) * inv_bw
+                tt[s] = t
+                bins[s] = int(t) + off if (r2 < rc2 and r2 > 0.0) else dump
+            if reference:
+                for s in range(nl):
+                    row[bins[s]] += wgt
+                continue
+            for s in range(nl):
+                b = bins[s]
+                if b == dump:
                     continue
-                r = math.sqrt(r2)
-                t = r / binwidth
-                b0 = int(t)
-                if reference:
-                    if i == j:
-                        hist[ti, ti, b0 + off] += 1.0
-                    else:
-                        hist[ti, tj, b0 + off] += 1.0
-                        hist[tj, ti, b0 + off] += 1.0
-                    continue
+                t = tt[s]
+                b0 = b - off
                 u = (t - b0) * npts
-                iu = int(u)
-                if iu >= npts:
-                    iu = npts - 1
+                iu = min(int(u), npts - 1)
                 fr = u - iu
-                w = 1.0 / (four_pi_dx * r2)
+                w = wgt / (four_pi_dx * t * t * binwidth * binwidth)
+                base = b - m
                 for k in range(nk):
-                    v = (table[iu, k] + fr * (table[iu + 1, k] - table[iu, k])) * w
-                    b = b0 - m - 1 + k + off
-                    if i == j:
-                        hist[ti, ti, b] += v
-                    else:
-                        hist[ti, tj, b] += v
-                        hist[tj, ti, b] += v
+                    row[base + k] += (table[iu, k] + fr * (table[iu + 1, k] - table[iu, k])) * w
+    hist = np.empty((ntypes, ntypes, width - 1))
+    for a in range(ntypes):
+        for b in range(ntypes):
+            src = acc[a * ntypes + b] if a <= b else acc[b * ntypes + a]
+            f = 1.0 if a == b else 0.5
+            for k in range(width - 1):
+                hist[a, b, k] = src[k] * f
     return hist
 
 
@@ -279,6 +321,15 @@ class Fingerprint:
     params: FingerprintParams
     units: "Fingerprint | None" = None
 
+    def __post_init__(self) -> None:
+        # sqrt(w_k) F_k / |.| stacked: the weighted cosine is then one dot product
+        scaled = np.sqrt(np.asarray(self.weights, float))[:, None] * np.asarray(self.values, float)
+        norm = float(np.sqrt(np.sum(scaled * scaled)))
+        flat = (scaled / norm if norm > 0 else scaled).ravel()
+        flat.setflags(write=False)
+        object.__setattr__(self, "_flat", flat)
+        object.__setattr__(self, "_norm", norm)
+
 
 def _fingerprint_points(labels: Sequence[str], pos: np.ndarray, cell: np.ndarray,
                         p: FingerprintParams) -> Fingerprint:
@@ -311,35 +362,49 @@ def fingerprint(atoms: Atoms, params: FingerprintParams | None = None, **kw) -> 
 
 def fingerprint_genome(genome, params: FingerprintParams | None = None,
                        unit_params: FingerprintParams | None = None) -> Fingerprint:
-    """Atom fingerprint plus the unit-centre fingerprint (per unit-kind pair)."""
-    p = params or FingerprintParams(rcut=10.0)
-    fp = fingerprint(genome.to_atoms(), p)
+    """Atom fingerprint plus the unit-centre fingerprint (per unit-kind pair).
+
+    Defaults: atoms with R_max 10 Å (the reference's bins and smearing), unit centres
+    with R_max 10 Å, bins 0.1 Å and sigma 0.1 Å.
+    """
+    from ase.data import chemical_symbols
+
+    p = params or _GENOME_PARAMS
+    cell = np.asarray(genome.cell, dtype=float)
+    labels = [chemical_symbols[z] for z in genome.numbers()]
+    if not labels:
+        raise CspError("fingerprint needs a structure with atoms")
+    fp = _fingerprint_points(labels, genome.positions(), cell, p)
     if genome.n_units == 0:
         return fp
-    up = unit_params or FingerprintParams(rcut=p.rcut, binwidth=0.1, sigma=0.1, nsigma=3)
-    labels = [genome.kinds[k].name for k in genome.unit_kind]
-    ufp = _fingerprint_points(labels, genome.unit_centres @ genome.cell, genome.cell, up)
+    up = unit_params or (_UNIT_PARAMS if params is None else
+                         FingerprintParams(rcut=p.rcut, binwidth=0.1, sigma=0.1, nsigma=3))
+    ulabels = [genome.kinds[k].name for k in genome.unit_kind]
+    ufp = _fingerprint_points(ulabels, genome.unit_centres @ cell, cell, up)
     return Fingerprint(fp.keys, fp.values, fp.weights, fp.params, units=ufp)
 
 
+_GENOME_PARAMS = FingerprintParams(rcut=10.0)
+_UNIT_PARAMS = FingerprintParams(rcut=10.0, binwidth=0.1, sigma=0.1, nsigma=3)
+
+
 def _cos(a: Fingerprint, b: Fingerprint) -> float:
+    """Weighted cosine distance: 0.5 (1 - sum_k sqrt(wa_k wb_k) Fa_k.Fb_k / sqrt(na nb)),
+    n = sum_k w_k |F_k|^2, over the element pairs present in both (see module doc)."""
     if a.params != b.params:
         raise CspError("fingerprints with different parameters cannot be compared")
-    ka, kb = dict(zip(a.keys, range(len(a.keys)))), dict(zip(b.keys, range(len(b.keys))))
-    keys = sorted(set(ka) | set(kb))
-    num = na = nb = 0.0
-    for k in keys:
-        wa = a.weights[ka[k]] if k in ka else 0.0
-        wb = b.weights[kb[k]] if k in kb else 0.0
-        if k in ka:
-            na += wa * float(a.values[ka[k]] @ a.values[ka[k]])
-        if k in kb:
-            nb += wb * float(b.values[kb[k]] @ b.values[kb[k]])
-        if k in ka and k in kb:
-            num += math.sqrt(wa * wb) * float(a.values[ka[k]] @ b.values[kb[k]])
-    if na == 0.0 or nb == 0.0:
-        return 0.0 if na == nb else 0.5
-    return 0.5 * (1.0 - num / math.sqrt(na * nb))
+    if a._norm == 0.0 or b._norm == 0.0:
+        return 0.0 if a._norm == b._norm else 0.5
+    if a.keys == b.keys:
+        return 0.5 * (1.0 - float(a._flat @ b._flat))
+    nb = a.values.shape[1]
+    kb = {k: i for i, k in enumerate(b.keys)}
+    num = 0.0
+    for i, k in enumerate(a.keys):
+        j = kb.get(k)
+        if j is not None:
+            num += float(a._flat[i * nb:(i + 1) * nb] @ b._flat[j * nb:(j + 1) * nb])
+    return 0.5 * (1.0 - num)
 
 
 def cosine_distance(a: Fingerprint, b: Fingerprint) -> float:
