@@ -52,14 +52,15 @@ Operator = Callable[[list[Genome], np.random.Generator], "Genome | None"]
 OPERATOR_TRIES = 8
 #: consecutive pre-relaxation duplicates before one is accepted anyway
 MAX_REJECTIONS = 50
+#: random space groups tried per random structure, and placements per group
+GROUP_TRIES = 4
+GROUP_ATTEMPTS = 25
 
 
 def operator_table() -> dict[str, tuple[Any, float, int]]:
-    """The operator registry {name: (factory, default_weight, n_parents)} ({} if absent)."""
-    try:
-        from csp.operators.registry import OPERATORS
-    except ImportError:
-        return {}
+    """The operator registry {name: (factory, default_weight, n_parents)}."""
+    from csp.operators.registry import OPERATORS
+
     return dict(OPERATORS)
 
 
@@ -67,10 +68,8 @@ def resolve_seeds(specs: Sequence[Any]) -> list[Genome]:
     """Seed genomes of a list of seed specs (names, files, recipes) via ``csp.seeds``."""
     if not specs:
         return []
-    try:
-        from csp.seeds import resolve_seed
-    except ImportError as exc:
-        raise CspError(f"seeds need csp.seeds, which is not available ({exc})") from None
+    from csp.seeds import resolve_seed
+
     out: list[Genome] = []
     for spec in specs:
         out.extend(resolve_seed(spec))
@@ -159,18 +158,22 @@ class Search:
             registry and the config's ``[operators]`` weights.
         fingerprint: (fp(genome), distance(fp_a, fp_b)); default from ``csp.fingerprint``.
         seeds: seed genomes; default resolved from ``config.seeds``.
+        groups: ``groups(composition, lo, hi)``: the space groups that can hold a
+            composition; default ``csp.operators.generation.possible_groups``.
     """
 
     def __init__(self, config: Config, *, generate: Callable | None = None,
                  operators: dict[str, tuple[Operator, float, int]] | None = None,
                  fingerprint: tuple[Callable, Callable] | None = None,
-                 seeds: Sequence[Genome] | None = None) -> None:
+                 seeds: Sequence[Genome] | None = None,
+                 groups: Callable | None = None) -> None:
         self.config = config
         self.seed = config.seed
         self.pressures = config.pressures
         self.limits = config.limits.to_limits()
         self.compositions = config.composition.cell_compositions()
         self._generate = generate or _default_generate()
+        self._groups = groups or _default_groups()
         self._fp, self._dist = fingerprint or _default_fingerprint()
         ops = operators if operators is not None else _build_operators(config)
         self.operators = {n: _OperatorStats(w, k, op) for n, (op, w, k) in ops.items() if w > 0}
@@ -275,25 +278,29 @@ class Search:
     def random_genome(self, rng: np.random.Generator, pressure: float) -> tuple[Genome, int]:
         """A random structure of an allowed composition: (genome, space group or 0).
 
-        Up to four random space groups in the configured range, then general positions;
-        in variable composition up to five compositions are tried.
+        Up to ``GROUP_TRIES`` space groups drawn uniformly from those in the configured
+        range that can hold the composition (``GROUP_ATTEMPTS`` placements each), then
+        general positions; in variable composition up to five compositions are tried.
 
         Raises:
             CspError: nothing could be generated.
         """
-        groups = self.config.search.spacegroups
+        lo, hi = self.config.search.spacegroups or (1, 230)
         errors: list[str] = []
         for _ in range(5 if self.config.composition.variable else 1):
             comp = self.compositions[int(rng.integers(len(self.compositions)))]
-            for sg in [int(rng.integers(groups[0], groups[1] + 1)) if groups else 0
-                       for _ in range(4)] + [-1]:
+            groups = self._groups(comp, lo, hi) if self.config.search.spacegroups else ()
+            for _ in range(GROUP_TRIES if groups else 0):
+                sg = int(groups[int(rng.integers(len(groups)))])
                 try:
-                    g = self._generate(comp, pressure, rng,
-                                       spacegroup=None if sg < 0 else (sg or "any"),
-                                       limits=self.limits)
-                    return g, max(sg, 0)
+                    return self._generate(comp, pressure, rng, spacegroup=sg, limits=self.limits,
+                                          max_attempts=GROUP_ATTEMPTS), sg
                 except CspError as exc:
                     errors.append(f"{comp}: {exc}")
+            try:
+                return self._generate(comp, pressure, rng, spacegroup=None, limits=self.limits), 0
+            except CspError as exc:
+                errors.append(f"{comp}: {exc}")
         raise CspError(f"cannot generate a structure (last error: {errors[-1]})")
 
     def _breed(self, cid: int, rng: np.random.Generator, pressure: float,
@@ -311,7 +318,11 @@ class Search:
             except Exception as exc:  # noqa: BLE001 - a failing operator must not end a run
                 log.warning("operator %s raised %s: %s", name, type(exc).__name__, exc)
                 child = None
-            if child is None or not self.allowed(child) or not check_genome(child, self.limits)[0]:
+            # operators test validity with the run's limits (given at construction); a
+            # stand-in operator passed by a caller may not: check what is cheap to check
+            if child is None or not self.allowed(child) or (
+                    not getattr(st.op, "limits", None) == self.limits
+                    and not check_genome(child, self.limits)[0]):
                 # not counted in the adaptive weights: invalid children are not stored, so
                 # a resumed run could not replay them
                 continue
@@ -509,40 +520,33 @@ def hull_distances(inds: Sequence[Individual], elements: tuple[str, ...]) -> lis
 
 # ------------------------------------------------------------------- defaults
 def _default_generate() -> Callable:
-    def generate(*args, **kwargs):
-        try:
-            from csp.operators.generation import generate as real
-        except ImportError as exc:
-            raise CspError(f"random generation needs csp.operators.generation ({exc})") from None
-        return real(*args, **kwargs)
+    from csp.operators.generation import generate
 
     return generate
 
 
+def _default_groups() -> Callable:
+    from csp.operators.generation import possible_groups
+
+    return possible_groups
+
+
 def _default_fingerprint() -> tuple[Callable, Callable]:
-    try:
-        import csp.fingerprint as fpm
-    except ImportError as exc:
-        raise CspError(f"duplicate detection needs csp.fingerprint ({exc})") from None
-    if hasattr(fpm, "fingerprint_genome") and hasattr(fpm, "genome_distance"):
-        return fpm.fingerprint_genome, fpm.genome_distance
+    from csp.fingerprint import fingerprint_genome, genome_distance
 
-    def fp(genome: Genome) -> Any:
-        return fpm.fingerprints([genome])[0]
-
-    return fp, fpm.ofp_distance
+    return fingerprint_genome, genome_distance
 
 
 def _build_operators(config: Config) -> dict[str, tuple[Operator, float, int]]:
     table = operator_table()
-    if not table:
-        return {}
     from csp.operators.registry import make_operator
 
     overrides = {n: (w, dict(p)) for n, w, p in config.operators}
+    limits = config.limits.to_limits()
     out = {}
     for name, (_factory, weight, n_parents) in table.items():
         w, params = overrides.get(name, (weight, {}))
         if w > 0:
+            params.setdefault("limits", limits)
             out[name] = (make_operator(name, **params), float(w), int(n_parents))
     return out

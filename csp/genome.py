@@ -27,7 +27,8 @@ from csp.errors import CspError
 from csp.units import BOND_FACTOR, Unit
 
 __all__ = ["Genome", "UnitFit", "FitReport", "GenomeError", "quat_to_matrix",
-           "matrix_to_quat", "random_quaternion", "kabsch", "check_unit_topology"]
+           "matrix_to_quat", "random_quaternion", "kabsch", "check_unit_topology",
+           "expand_positions"]
 
 
 class GenomeError(CspError):
@@ -342,9 +343,8 @@ class Genome:
 
     def positions(self) -> np.ndarray:
         """(n_atoms, 3) Cartesian positions in expansion order (unit atoms unwrapped)."""
-        parts = [self.unit_positions(i) for i in range(self.n_units)]
-        parts.append(self.atom_frac @ self.cell)
-        return np.concatenate(parts, axis=0) if parts else np.zeros((0, 3))
+        return expand_positions(self.kinds, self.unit_kind, self.unit_centres, self.unit_quats,
+                                self.atom_frac, self.cell)
 
     def to_atoms(self, wrap: bool = False) -> Atoms:
         """Expand to ``ase.Atoms`` (periodic). Tags: unit i -> i + 1, free atoms -> 0."""
@@ -497,6 +497,26 @@ class Genome:
                    unit_quats=np.asarray(quats, float).reshape(-1, 4),
                    atom_numbers=np.asarray(numbers, np.int64).reshape(-1),
                    atom_frac=np.asarray(frac, float).reshape(-1, 3))
+
+
+def expand_positions(kinds: Sequence[Unit], unit_kind: np.ndarray, centres: np.ndarray,
+                     quats: np.ndarray, frac: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Cartesian positions (n_atoms, 3), Å, of units (kind, fractional centre, quaternion)
+    and free atoms (fractional), in expansion order: ``c @ cell + R(q) @ r_body``."""
+    cell = np.asarray(cell, dtype=float)
+    parts: list[np.ndarray] = []
+    if len(unit_kind):
+        rots = quat_to_matrix(np.asarray(quats, dtype=float)).reshape(-1, 3, 3)
+        cart = np.asarray(centres, dtype=float) @ cell
+        kinds_used = np.unique(unit_kind)
+        if len(kinds_used) == 1:  # the common case: one block for all units
+            body = kinds[int(kinds_used[0])].positions
+            parts.append((np.einsum("nij,mj->nmi", rots, body) + cart[:, None, :]).reshape(-1, 3))
+        else:
+            for i, k in enumerate(unit_kind):
+                parts.append(kinds[int(k)].positions @ rots[i].T + cart[i])
+    parts.append(np.asarray(frac, dtype=float).reshape(-1, 3) @ cell)
+    return np.concatenate(parts, axis=0)
 
 
 def _mic_distances(point: np.ndarray, others: np.ndarray, cell: np.ndarray) -> np.ndarray:

@@ -12,9 +12,10 @@ Two modes:
   Fm-3m). Structures are built in the conventional cell and returned in the primitive
   cell, so the genome holds exactly the requested counts.
 
-Wyckoff orbits and site-symmetry operations come from PyXtal's tables
-(``pyxtal.symmetry.Group``); placement, orientation and validity are ours (no PyXtal
-generator in the loop). Every attempt is bounded: an impossible request fails fast
+Wyckoff orbits and site-symmetry operations come from tables shipped with csp
+(``operators/data/wyckoff.*``, generated once from PyXtal's, which follow the
+International Tables); placement, orientation and validity are ours (PyXtal is not
+needed at run time). Every attempt is bounded: an impossible request fails fast
 with :class:`GenerationError` naming the group and the counts.
 """
 
@@ -31,7 +32,9 @@ from ase.data import atomic_numbers
 from csp.composition import Composition
 from csp.errors import CspError
 from csp.genome import Genome, matrix_to_quat, quat_to_matrix, random_quaternion
-from csp.operators.validity import Limits, check_genome
+from csp.operators.orientation import site_compatible, site_orientation, solve_site
+from csp.operators.packing import Packing
+from csp.operators.validity import Limits, cell_ok
 from csp.units import Unit, get_unit
 from csp.volume import compress
 
@@ -40,6 +43,7 @@ __all__ = [
     "generate",
     "generate_formula_units",
     "parse_spacegroup",
+    "possible_groups",
     "site_orientation",
     "wyckoff_table",
 ]
@@ -94,36 +98,48 @@ class SpaceGroupTable:
     wyckoffs: tuple[Wyckoff, ...]
 
 
+@functools.lru_cache(maxsize=1)
+def _wyckoff_data() -> tuple[dict, dict]:
+    """The shipped tables (``operators/data/wyckoff.*``, built by ``build_wyckoff.py``)."""
+    import json
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent / "data"
+    meta = json.loads((here / "wyckoff.json").read_text())
+    with np.load(here / "wyckoff.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return meta, arrays
+
+
 @functools.lru_cache(maxsize=256)
 def wyckoff_table(number: int) -> SpaceGroupTable:
-    """Wyckoff positions of space group ``number`` (1-230), cached."""
-    if not isinstance(number, (int, np.integer)) or not 1 <= number <= 230:
+    """Wyckoff positions of space group ``number`` (1-230, standard setting), cached.
+
+    From the tables shipped with csp (generated from PyXtal's, which follow the
+    International Tables; R groups in hexagonal axes), in PyXtal's order: the general
+    position first.
+    """
+    if isinstance(number, bool) or not isinstance(number, (int, np.integer)) \
+            or not 1 <= number <= 230:
         raise GenerationError(f"space group must be 1..230, got {number!r}")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pyxtal.symmetry import Group
-
-        g = Group(int(number))
+    meta, arr = _wyckoff_data()
+    g = meta["groups"][int(number) - 1]
+    den = float(arr["den"])
     wps = []
-    for wp in g:
-        ops = wp.ops
-        site = wp.symmetry[0]
-        try:
-            sym = str(wp.get_site_symmetry_object().name)
-        except Exception:  # noqa: BLE001 - cosmetic only
-            sym = ""
+    for i, w in enumerate(g["wyckoffs"]):
+        k = sum(len(x["wyckoffs"]) for x in meta["groups"][:int(number) - 1]) + i
+        rep = np.eye(4)
+        rep[:3, :3] = arr["rep_rot"][k]
+        rep[:3, 3] = arr["rep_tr"][k] / den
+        o0, o1 = w["ops"]
+        s0, s1 = w["site"]
         wps.append(Wyckoff(
-            label=f"{wp.multiplicity}{wp.letter}", multiplicity=int(wp.multiplicity),
-            dof=int(wp.get_dof()), rep=np.array(ops[0].affine_matrix, float),
-            ops_rot=np.array([o.rotation_matrix for o in ops], float),
-            ops_tr=np.array([o.translation_vector for o in ops], float),
-            site_rot=np.array([o.rotation_matrix for o in site], float),
-            site_symbol=sym))
-    return SpaceGroupTable(number=int(number), symbol=str(g.symbol),
-                           lattice_type=str(g.lattice_type), centring=str(g.symbol)[0],
-                           wyckoffs=tuple(wps))
+            label=f"{w['multiplicity']}{w['letter']}", multiplicity=int(w["multiplicity"]),
+            dof=int(w["dof"]), rep=rep, ops_rot=arr["ops_rot"][o0:o1].astype(float),
+            ops_tr=arr["ops_tr"][o0:o1] / den, site_rot=arr["site_rot"][s0:s1].astype(float),
+            site_symbol=w["site_symbol"]))
+    return SpaceGroupTable(number=int(number), symbol=g["symbol"], lattice_type=g["lattice_type"],
+                           centring=g["symbol"][0], wyckoffs=tuple(wps))
 
 
 def parse_spacegroup(spec) -> tuple[int, int] | None:
@@ -157,161 +173,12 @@ def parse_spacegroup(spec) -> tuple[int, int] | None:
     return lo, hi
 
 
-# ------------------------------------------------------------- orientation on sites
-def _axis_of(m: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """Rotation axis and order of the proper part of an orthogonal matrix (None: ±I)."""
-    p = m if np.linalg.det(m) > 0 else -m
-    c = (np.trace(p) - 1.0) / 2.0
-    angle = math.acos(max(-1.0, min(1.0, c)))
-    if angle < 1e-6:
-        return None, 1
-    w, v = np.linalg.eig(p)
-    k = int(np.argmin(np.abs(w - 1.0)))
-    axis = np.real(v[:, k])
-    axis /= np.linalg.norm(axis)
-    order = int(round(2 * math.pi / angle))
-    return axis, order
-
-
-def _distinct_axes(ops: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    out: list[tuple[np.ndarray, int]] = []
-    for m in ops:
-        ax, order = _axis_of(m)
-        if ax is None:
-            continue
-        for i, (b, o) in enumerate(out):
-            if abs(abs(ax @ b) - 1.0) < 1e-6:
-                out[i] = (b, max(o, order))
-                break
-        else:
-            out.append((ax, order))
-    out.sort(key=lambda t: -t[1])
-    return out
-
-
-def _in_group(m: np.ndarray, group: np.ndarray, tol: float = 1e-4) -> bool:
-    return bool(np.any(np.abs(group - m[None]).reshape(len(group), -1).max(axis=1) < tol))
-
-
-def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    e1 = u / np.linalg.norm(u)
-    e2 = v - e1 * (e1 @ v)
-    e2 /= np.linalg.norm(e2)
-    return np.stack([e1, e2, np.cross(e1, e2)])
-
-
-def _rot_about(axis: np.ndarray, angle: float) -> np.ndarray:
-    a = axis / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
-
-
-def _onto(b: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """A proper rotation taking unit vector b onto a."""
-    v = np.cross(b, a)
-    c = float(b @ a)
-    if np.linalg.norm(v) < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.array([1.0, 0, 0]) if abs(b[0]) < 0.9 else np.array([0, 1.0, 0])
-        perp -= b * (perp @ b)
-        return _rot_about(perp, math.pi)
-    return _rot_about(v, math.atan2(np.linalg.norm(v), c))
-
-
-def _valid(r0: np.ndarray, site: np.ndarray, pg: np.ndarray) -> bool:
-    return all(_in_group(r0.T @ g @ r0, pg) for g in site)
-
-
-def site_orientation(unit: Unit, site_cart: np.ndarray,
-                     rng: np.random.Generator | None) -> np.ndarray | None:
-    """A body->lab rotation R with R^T g R in the unit's point group for every site op g.
-
-    Args:
-        unit: the template.
-        site_cart: (k, 3, 3) Cartesian site-symmetry operations.
-        rng: draws among the valid orientations (and the free spin of uniaxial sites);
-            None returns the first one found (compatibility test).
-
-    Returns:
-        (3, 3) proper rotation, or None if the site symmetry is not a subgroup of the
-        unit's point group in any orientation.
-    """
-    site = [g for g in site_cart if not np.allclose(g, np.eye(3), atol=1e-8)]
-    pick = (lambda n: 0) if rng is None else (lambda n: int(rng.integers(n)))
-    spin = (lambda: 0.0) if rng is None else (lambda: float(rng.uniform(0, 2 * math.pi)))
-    if unit.is_linear():
-        return _linear_orientation(unit, site, rng)
-    pg = unit.symmetry_operations()
-    base = np.eye(3) if rng is None else quat_to_matrix(random_quaternion(rng))
-    if not site:
-        return base
-    axes = _distinct_axes(np.array(site))
-    if not axes:  # only inversion
-        return base if _valid(base, site, pg) else None
-    body_axes = _distinct_axes(pg)
-    if len(axes) == 1:
-        a, order = axes[0]
-        cands = [b for b, o in body_axes if o % order == 0 or order % o == 0]
-        order_idx = list(range(len(cands)))
-        if rng is not None:
-            rng.shuffle(order_idx)
-        for i in order_idx:
-            for sign in (1.0, -1.0):
-                r0 = _rot_about(a, spin()) @ _onto(sign * cands[i], a)
-                if _valid(r0, site, pg):
-                    return r0
-        return None
-    (a1, o1), (a2, _) = axes[0], axes[1]
-    cos12 = abs(a1 @ a2)
-    found = []
-    for b1, ob1 in body_axes:
-        if ob1 % o1:
-            continue
-        for b2, _ in body_axes:
-            if b2 is b1 or abs(abs(b1 @ b2) - cos12) > 1e-5:
-                continue
-            for s2 in (1.0, -1.0):
-                a2s = a2 if (a1 @ a2) * (b1 @ (s2 * b2)) >= 0 else -a2
-                r0 = _frame(a1, a2s).T @ _frame(b1, s2 * b2)
-                if np.linalg.det(r0) < 0:
-                    continue
-                if _valid(r0, site, pg):
-                    if rng is None:
-                        return r0
-                    found.append(r0)
-        if found and len(found) >= 4:
-            break
-    if not found:
-        return None
-    return found[pick(len(found))]
-
-
-def _linear_orientation(unit: Unit, site: list[np.ndarray],
-                        rng: np.random.Generator | None) -> np.ndarray | None:
-    """Linear units (C*v, D*h): the site group must fix the molecular axis."""
-    body = unit.positions[np.argmax(np.linalg.norm(unit.positions, axis=1))]
-    body = body / np.linalg.norm(body)
-    symmetric = unit.point_group == "D*h"
-    cands = [ax for ax, _ in _distinct_axes(np.array(site))] if site else []
-    if not cands:
-        cands = [quat_to_matrix(random_quaternion(rng))[:, 2] if rng is not None
-                 else np.array([0.0, 0, 1])]
-    for a in cands:
-        ok = all(np.allclose(g @ a, a, atol=1e-6) or (symmetric and np.allclose(g @ a, -a, atol=1e-6))
-                 for g in site)
-        if ok:
-            ang = 0.0 if rng is None else float(rng.uniform(0, 2 * math.pi))
-            return _rot_about(a, ang) @ _onto(body, a)
-    return None
-
-
 # --------------------------------------------------------------------- lattices
 def _random_cell(lattice_type: str, volume: float, rng: np.random.Generator) -> np.ndarray:
     from ase.geometry import cellpar_to_cell
 
     for _ in range(100):
-        r = rng.uniform(0.75, 1.33, 3)
+        r = np.exp(rng.uniform(math.log(0.6), math.log(1.7), 3))  # axis ratios b/a, c/a
         ang = rng.uniform(65.0, 115.0, 3)
         if lattice_type == "cubic":
             par = [1, 1, 1, 90, 90, 90]
@@ -413,42 +280,33 @@ def _general(composition: Composition, v0: float, rng: np.random.Generator, limi
     """Random cell; units then atoms inserted one by one, each at up to ``_INSERT_TRIES``
     random positions (orientations) until it fits next to those already placed."""
     species = _species(composition)
-    units = [u for _, u, n in species if isinstance(u, Unit) for _ in range(n)]
-    numbers = [z for _, z, n in species if not isinstance(z, Unit) for _ in range(n)]
-    why = ""
+    kinds = [u for _, u, _n in species if isinstance(u, Unit)]
+    items = [("u", k) for k, (_, u, n) in enumerate(s for s in species if isinstance(s[1], Unit))
+             for _ in range(n)]
+    items += [("a", z) for _, z, n in species if not isinstance(z, Unit) for _ in range(n)]
+    numbers = [z for kind, z in items if kind == "a"]
+    capacity = composition.n_atoms
+    why = "no cell"
     for attempt in range(max_attempts):
         grow = 1.0 + attempt / max_attempts  # loosen gently when packing is hard
         cell = _random_cell("triclinic", v0 * rng.uniform(*volume_factor) * grow, rng)
-        placed_u: list[Unit] = []
-        centres: list[np.ndarray] = []
-        quats: list[np.ndarray] = []
-        zs: list[int] = []
-        frac: list[np.ndarray] = []
-        g = None
-        for item in units + numbers:
+        ok, why = cell_ok(cell, limits)
+        if not ok:
+            continue
+        b = Packing(cell, kinds, numbers, limits, capacity)
+        for kind, obj in items:
             for _ in range(_INSERT_TRIES):
-                if isinstance(item, Unit):
-                    trial = Genome.from_units(cell, placed_u + [item], centres + [rng.random(3)],
-                                              quats + [random_quaternion(rng)], zs, frac)
+                if kind == "u":
+                    b.add_unit(obj, rng.random(3), quat_to_matrix(random_quaternion(rng)))
                 else:
-                    trial = Genome.from_units(cell, placed_u, centres, quats, zs + [item],
-                                              frac + [rng.random(3)])
-                ok, why = check_genome(trial, limits)
-                if ok:
-                    g = trial
-                    if isinstance(item, Unit):
-                        placed_u.append(item)
-                        centres.append(trial.unit_centres[-1])
-                        quats.append(trial.unit_quats[-1])
-                    else:
-                        zs.append(item)
-                        frac.append(trial.atom_frac[-1])
+                    b.add_atom(obj, rng.random(3))
+                if b.fits():
                     break
             else:
-                g = None
+                why = f"no room for {kinds[obj].name if kind == 'u' else obj}"
                 break
-        if g is not None:
-            return g
+        else:
+            return b.genome()
     raise GenerationError(f"no valid general-position structure of {composition} after "
                           f"{max_attempts} attempts (last: {why})")
 
@@ -460,76 +318,93 @@ def _centring_factor(table: SpaceGroupTable) -> int:
     return {"P": 1, "F": 4, "I": 2, "C": 2, "A": 2, "R": 3}.get(table.centring, 1)
 
 
-@functools.lru_cache(maxsize=4096)
+def _reference_cell(lattice_type: str) -> np.ndarray:
+    """A cell with the lattice type's metric in ASE's standard orientation: Cartesian
+    space-group operations depend only on this, not on the lengths and angles drawn."""
+    from ase.geometry import cellpar_to_cell
+
+    par = {"cubic": [1, 1, 1, 90, 90, 90], "tetragonal": [1, 1, 1.3, 90, 90, 90],
+           "hexagonal": [1, 1, 1.3, 90, 90, 120], "trigonal": [1, 1, 1.3, 90, 90, 120],
+           "orthorhombic": [1, 1.1, 1.2, 90, 90, 90],
+           "monoclinic": [1, 1.1, 1.2, 90, 100, 90]}.get(lattice_type,
+                                                         [1, 1.1, 1.2, 80, 85, 95])
+    return cellpar_to_cell(par)
+
+
+def _cartesian(rot_frac: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Fractional rotations (k, 3, 3) of a cell (rows) as Cartesian matrices."""
+    a = cell.T
+    return np.einsum("ij,kjl,lm->kim", a, rot_frac, np.linalg.inv(a))
+
+
+@functools.lru_cache(maxsize=8192)
 def _compatible(number: int, wyckoff_index: int, unit_key: str) -> bool:
     table = wyckoff_table(number)
     w = table.wyckoffs[wyckoff_index]
-    unit = get_unit(unit_key)
-    site = _site_cart(w, _reference_cell(table.lattice_type))
-    return site_orientation(unit, site, None) is not None
-
-
-def _reference_cell(lattice_type: str) -> np.ndarray:
-    from ase.geometry import cellpar_to_cell
-
-    if lattice_type in ("hexagonal", "trigonal"):
-        return cellpar_to_cell([1, 1, 1.3, 90, 90, 120])
-    return cellpar_to_cell([1, 1.1, 1.2, 90, 90, 90]) if lattice_type != "cubic" else np.eye(3)
-
-
-def _site_cart(w: Wyckoff, cell: np.ndarray) -> np.ndarray:
-    a = cell.T
-    ainv = np.linalg.inv(a)
-    return np.einsum("ij,kjl,lm->kim", a, w.site_rot, ainv)
+    site = _cartesian(w.site_rot, _reference_cell(table.lattice_type))
+    return site_compatible(get_unit(unit_key), site)
 
 
 def _choices(table: SpaceGroupTable, key: str, is_unit: bool) -> list[int]:
-    out = []
-    for i, w in enumerate(table.wyckoffs):
-        if is_unit and not _compatible(table.number, i, key):
-            continue
-        out.append(i)
-    return out
+    return [i for i in range(len(table.wyckoffs))
+            if not is_unit or _compatible(table.number, i, key)]
+
+
+def possible_groups(composition: Composition, lo: int = 1, hi: int = 230) -> tuple[int, ...]:
+    """Space groups in lo..hi whose Wyckoff sites can hold ``composition`` per
+    (primitive) cell, units only on sites compatible with their point groups (cached)."""
+    return _possible_groups(str(composition), int(lo), int(hi))
 
 
 @functools.lru_cache(maxsize=1024)
 def _possible_groups(composition: str, lo: int, hi: int) -> tuple[int, ...]:
-    """Space groups in lo..hi whose Wyckoff sites can hold the composition (cached)."""
     comp = Composition.parse(composition)
     return tuple(n for n in range(lo, hi + 1) if _partitions_possible(comp, n))
 
 
 def _partitions_possible(composition: Composition, number: int) -> bool:
+    """Can every species be spread over Wyckoff orbits (compatible with its units'
+    point groups) whose multiplicities add up to its count, with each fixed site
+    (no free parameter) used by at most one entity in the whole cell?"""
     try:
         table = wyckoff_table(number)
     except GenerationError:
         return False
     z = _centring_factor(table)
-    used_special: set[int] = set()
+    needs = []
     for key, obj, n in _species(composition):
         choices = _choices(table, key, isinstance(obj, Unit))
-        if not _can_sum(n * z, [table.wyckoffs[i] for i in choices], used_special):
-            return False
-    return True
+        fixed = tuple(i for i in choices if table.wyckoffs[i].dof == 0)
+        free = tuple(sorted({table.wyckoffs[i].multiplicity for i in choices
+                             if table.wyckoffs[i].dof > 0}))
+        needs.append((n * z, fixed, free))
+    mult = [w.multiplicity for w in table.wyckoffs]
+
+    @functools.lru_cache(maxsize=None)
+    def place(k: int, used: frozenset) -> bool:
+        if k == len(needs):
+            return True
+        total, fixed, free = needs[k]
+        avail = [i for i in fixed if i not in used]
+        for mask in range(1 << len(avail)):
+            pick = [avail[b] for b in range(len(avail)) if mask >> b & 1]
+            rest = total - sum(mult[i] for i in pick)
+            if rest >= 0 and _sum_of(rest, free) and place(k + 1, used | frozenset(pick)):
+                return True
+        return False
+
+    return place(0, frozenset())
 
 
-def _can_sum(total: int, wps: list[Wyckoff], used_special: set[int]) -> bool:
-    """Whether ``total`` is a sum of multiplicities (special positions at most once)."""
-    free = sorted({w.multiplicity for w in wps if w.dof > 0})
-    fixed = [w.multiplicity for w in wps if w.dof == 0]
-    reach = {0}
-    for m in fixed:  # each fixed site at most once
-        reach |= {r + m for r in reach if r + m <= total}
-    for m in free:   # free sites any number of times
-        new = set(reach)
-        frontier = list(reach)
-        while frontier:
-            r = frontier.pop()
-            if r + m <= total and r + m not in new:
-                new.add(r + m)
-                frontier.append(r + m)
-        reach = new
-    return total in reach
+@functools.lru_cache(maxsize=65536)
+def _sum_of(total: int, parts: tuple[int, ...]) -> bool:
+    """Is ``total`` a sum of ``parts`` (each any number of times, 0 allowed)?"""
+    reach = np.zeros(total + 1, bool)
+    reach[0] = True
+    for m in parts:
+        for r in range(m, total + 1):
+            reach[r] |= reach[r - m]
+    return bool(reach[total])
 
 
 def _draw_partition(total: int, choices: list[int], table: SpaceGroupTable,
@@ -559,52 +434,59 @@ def _draw_partition(total: int, choices: list[int], table: SpaceGroupTable,
     return None
 
 
+#: placements of one Wyckoff orbit (free parameters, orientation) before an attempt fails
+ORBIT_TRIES = 20
+
+
 def _symmetric(composition: Composition, number: int, v0: float, rng: np.random.Generator,
                limits: Limits, volume_factor: tuple[float, float]) -> Genome:
+    """One attempt in one space group: Wyckoff orbits placed one by one in the
+    conventional cell, each up to ``ORBIT_TRIES`` times until it does not overlap what
+    is already there; raises _Retry when an orbit finds no room."""
     table = wyckoff_table(number)
     z = _centring_factor(table)
     conv_cell = _random_cell(table.lattice_type, v0 * z * rng.uniform(*volume_factor), rng)
-    a = conv_cell.T
-    ainv = np.linalg.inv(a)
+    species = _species(composition)
+    kinds = [obj for _, obj, _ in species if isinstance(obj, Unit)]
+    p = Packing(conv_cell, kinds, [obj for _, obj, _ in species if not isinstance(obj, Unit)],
+                limits, composition.n_atoms * z)
     taken: set[int] = set()
-    units: list[Unit] = []
-    centres: list[np.ndarray] = []
-    rots: list[np.ndarray] = []
-    numbers: list[int] = []
-    frac: list[np.ndarray] = []
-    for key, obj, n in _species(composition):
+    for key, obj, n in species:
         is_unit = isinstance(obj, Unit)
         picks = _draw_partition(n * z, _choices(table, key, is_unit), table, taken, rng)
         if picks is None:
             raise _Retry(f"{key}: no Wyckoff partition of {n * z} in {table.symbol}")
         for i in picks:
             w = table.wyckoffs[i]
-            rep = w.rep[:3, :3] @ rng.random(3) + w.rep[:3, 3]
-            orbit = (np.einsum("kij,j->ki", w.ops_rot, rep) + w.ops_tr) % 1.0
             if is_unit:
-                site = np.einsum("ij,kjl,lm->kim", a, w.site_rot, ainv)
-                r0 = site_orientation(obj, site, rng)
-                if r0 is None:
+                sol = solve_site(obj, _cartesian(w.site_rot, conv_cell))
+                if sol is None:
                     raise _Retry(f"{key} cannot be oriented on {w.label}")
+                ops = _cartesian(w.ops_rot, conv_cell)
                 improper = _an_improper(obj)
-                for k in range(w.multiplicity):
-                    wc = a @ w.ops_rot[k] @ ainv
-                    rk = wc @ r0
-                    if np.linalg.det(rk) < 0:
+            for _ in range(ORBIT_TRIES if (w.dof > 0 or is_unit) else 1):
+                mark = p.mark()
+                rep = w.rep[:3, :3] @ rng.random(3) + w.rep[:3, 3]
+                orbit = (w.ops_rot @ rep + w.ops_tr) % 1.0
+                if is_unit:
+                    rk = ops @ sol.draw(rng)
+                    flip = np.linalg.det(rk) < 0
+                    if flip.any():
                         if improper is None:
                             raise _Retry(f"chiral unit {key} on an improper orbit")
-                        rk = rk @ improper
-                    units.append(obj)
-                    centres.append(orbit[k])
-                    rots.append(rk)
+                        rk[flip] = rk[flip] @ improper
+                    k = kinds.index(obj)
+                    for c, r in zip(orbit, rk):
+                        p.add_unit(k, c, r)
+                else:
+                    for c in orbit:
+                        p.add_atom(obj, c)
+                if p.fits(start=mark[0]):
+                    break
+                p.rollback(mark)
             else:
-                numbers.extend([obj] * w.multiplicity)
-                frac.extend(orbit)
-    genome = _to_primitive(conv_cell, table, units, centres, rots, numbers, frac)
-    ok, why = check_genome(genome, limits)
-    if not ok:
-        raise _Retry(why)
-    return genome
+                raise _Retry(f"no room for {key} on {w.label}")
+    return _to_primitive(conv_cell, table, p, limits)
 
 
 def _an_improper(unit: Unit) -> np.ndarray | None:
@@ -614,28 +496,39 @@ def _an_improper(unit: Unit) -> np.ndarray | None:
     return None
 
 
-def _to_primitive(conv_cell: np.ndarray, table: SpaceGroupTable, units, centres, rots,
-                  numbers, frac) -> Genome:
+def _unique_rows(frac: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each point (fractional, modulo 1, 1e-5)."""
+    if len(frac) == 0:
+        return np.zeros(0, np.int64)
+    key = np.round(frac * 1e5).astype(np.int64) % 100000
+    _, first = np.unique(key, axis=0, return_index=True)
+    return np.sort(first)
+
+
+def _to_primitive(conv_cell: np.ndarray, table: SpaceGroupTable, p: Packing,
+                  limits: Limits) -> Genome:
+    """Primitive-cell genome of a conventional-cell packing (centring copies dropped);
+    raises _Retry when the primitive cell is out of bounds."""
     t = _PRIMITIVE.get(table.centring, np.eye(3))
     prim = t @ conv_cell
     tinv = np.linalg.inv(t)
-
-    def reduce(points: list[np.ndarray]) -> list[int]:
-        keep: list[int] = []
-        seen: list[np.ndarray] = []
-        for i, p in enumerate(points):
-            q = (np.asarray(p) @ tinv) % 1.0
-            if any(np.abs(((q - s) + 0.5) % 1.0 - 0.5).max() < 1e-6 for s in seen):
-                continue
-            seen.append(q)
-            keep.append(i)
-        return keep
-
-    # units: the same centre may host only one unit (validity would reject overlaps)
-    ku = reduce(centres)
-    ka = reduce(frac)
-    quats = [matrix_to_quat(rots[i]) for i in ku]
-    return Genome.from_units(prim, [units[i] for i in ku],
-                             [(np.asarray(centres[i]) @ tinv) % 1.0 for i in ku],
-                             quats, [numbers[i] for i in ka],
-                             [(np.asarray(frac[i]) @ tinv) % 1.0 for i in ka])
+    uk = np.array(p.unit_kind, np.int64)
+    uc = (np.array(p.centres).reshape(-1, 3) @ tinv) % 1.0
+    an = np.array(p.numbers, np.int64)
+    af = (np.array(p.frac).reshape(-1, 3) @ tinv) % 1.0
+    ku, ka = _unique_rows(uc), _unique_rows(af)
+    z = _centring_factor(table)
+    if len(ku) * z != len(uk) or len(ka) * z != len(an):
+        raise _Retry("two orbits met on one site")  # a free orbit fell on a special site
+    ok, why = cell_ok(prim, limits)
+    if not ok:
+        raise _Retry(why)
+    if len(ku) and len(ka) and _unique_rows(np.vstack([uc[ku], af[ka]])).size < len(ku) + len(ka):
+        raise _Retry("a unit and an atom on the same site")  # e.g. an atom inside a C60
+    out = Packing(prim, p.kinds, an[ka].tolist(), limits, sum(len(p.kinds[k]) for k in uk[ku])
+                  + len(ka))
+    for i in ku:
+        out.add_unit(int(uk[i]), uc[i], p.rots[i])
+    for i in ka:
+        out.add_atom(int(an[i]), af[i])
+    return out.genome()  # no overlap: the conventional cell (a supercell) had none

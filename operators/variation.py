@@ -13,9 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from csp.genome import Genome, random_quaternion
-from csp.operators._kernels import axis_angle_quat, quat_multiply
-from csp.operators.validity import Limits, check_genome
+from csp.genome import Genome, quat_to_matrix, random_quaternion
+from csp.operators._kernels import axis_angle_quat, quat_multiply, reduce_basis
+from csp.operators.packing import Packing
+from csp.operators.validity import Limits, cell_ok, check_genome
 
 __all__ = ["Heredity", "Rotation", "Strain", "Swap", "SoftMutation", "AddBlock",
            "RemoveBlock", "Transmute", "reduce_cell"]
@@ -23,9 +24,7 @@ __all__ = ["Heredity", "Rotation", "Strain", "Swap", "SoftMutation", "AddBlock",
 
 def reduce_cell(g: Genome) -> Genome:
     """Minkowski-reduce the cell; fractional centres and atoms follow, units do not rotate."""
-    from ase.geometry import minkowski_reduce
-
-    rcell, op = minkowski_reduce(g.cell)
+    rcell, op = reduce_basis(g.cell)
     if np.array_equal(op, np.eye(3, dtype=op.dtype)):
         return g
     inv = np.linalg.inv(op.astype(float))
@@ -39,26 +38,60 @@ def _valid(g: Genome | None, limits: Limits) -> Genome | None:
     return g if check_genome(g, limits)[0] else None
 
 
+def _child(g: Genome, limits: Limits, **changes: np.ndarray) -> Genome | None:
+    """``g.replace(**changes)`` when that crystal is valid, else None.
+
+    The trial is tested as arrays: no genome is built for the many trials that fail.
+    """
+    from csp.genome import expand_positions
+    from csp.operators._kernels import overlap
+
+    cell = changes.get("cell", g.cell)
+    if not cell_ok(cell, limits)[0]:
+        return None
+    pos = expand_positions(g.kinds, g.unit_kind, changes.get("unit_centres", g.unit_centres),
+                           changes.get("unit_quats", g.unit_quats),
+                           changes.get("atom_frac", g.atom_frac), cell)
+    types, table = _types(g, limits)
+    if overlap(pos, cell, types, g.atom_unit_index(), table, first=True)[0] < 1.0:
+        return None
+    return g.replace(**changes)
+
+
+def _types(g: Genome, limits: Limits) -> tuple[np.ndarray, np.ndarray]:
+    """Atom type indices of a genome's atoms and the minimum-distance table of the types."""
+    from csp.operators.validity import type_table
+
+    uniq, types = np.unique(g.numbers(), return_inverse=True)
+    return types, type_table(tuple(int(z) for z in uniq), limits)
+
+
 # ------------------------------------------------------------------------ heredity
 @dataclass(frozen=True)
 class Heredity:
     """Cut-and-splice of fractional slabs of two parents along a random lattice plane.
 
-    Units and atoms are assigned to a side by their centre. The child's cell is the
-    slab-weighted average of the parents' cells; its composition is repaired to the
-    first parent's by removing surplus units/atoms (those nearest the cut planes first)
-    and adding missing ones at the positions the other parent had them, else at random.
+    A random plane (lattice axis, random origin in each parent) cuts a slab of
+    fraction f from the first parent and the complementary slab from the second;
+    units and atoms go to a side by their centre. The child's cell is the f-weighted
+    average of the parents' cells (Minkowski-reduced). Entities are placed from the
+    slab interiors towards the cut planes; one that overlaps those already placed, or
+    exceeds the first parent's count of its kind, is left out. The composition is then
+    repaired to the first parent's: each missing unit or atom is tried at the places
+    (and orientations) the parents had for that kind, then at random ones.
     """
 
     min_fraction: float = 0.25
-    tries: int = 10
+    tries: int = 4
+    insert_tries: int = 8
+    growth: float = 1.05
+    max_growth: int = 1
     limits: Limits = Limits()
 
     def __call__(self, parents: Sequence[Genome], rng: np.random.Generator) -> Genome | None:
         a, b = parents[0], parents[1 % len(parents)]
         for _ in range(self.tries):
             child = self._splice(a, b, rng)
-            child = _valid(reduce_cell(child) if child is not None else None, self.limits)
             if child is not None:
                 return child
         return None
@@ -66,81 +99,140 @@ class Heredity:
     def _splice(self, a: Genome, b: Genome, rng: np.random.Generator) -> Genome | None:
         axis = int(rng.integers(3))
         f = float(rng.uniform(self.min_fraction, 1.0 - self.min_fraction))
-        sa, sb = rng.random(2)  # random origins of the slabs in each parent
-
-        def side(frac: np.ndarray, shift: float) -> np.ndarray:
-            return ((frac[:, axis] - shift) % 1.0) < f
-
-        def cutdist(frac: np.ndarray, shift: float) -> np.ndarray:
-            x = (frac[:, axis] - shift) % 1.0
-            return np.minimum(np.minimum(x, np.abs(x - f)), 1.0 - x)
-
-        # map b's unit kinds onto a's by name; kinds a does not have are left out (the
-        # child is repaired to a's composition, which has none of them)
+        sa = float(rng.random())  # random origin of the first parent's slab
+        sb = _matching_origin(a, b, axis, f, sa, rng)
+        cell, op = _reduced(f * a.cell + (1.0 - f) * b.cell)
+        if not cell_ok(cell, self.limits)[0]:
+            return None
+        to_child = np.linalg.inv(op)  # fractional coordinates in the reduced cell
+        # b's kinds by name in a's list; kinds a does not have cannot enter a's composition
         names_a = [u.name for u in a.kinds]
-        kmap = {i: names_a.index(u.name) if u.name in names_a else -1
-                for i, u in enumerate(b.kinds)}
-        ua = side(a.unit_centres, sa)
-        ub = ~side(b.unit_centres, sb) & np.array([kmap[int(k)] >= 0 for k in b.unit_kind],
-                                                  dtype=bool).reshape(-1)
-        xa, xb = side(a.atom_frac, sa), ~side(b.atom_frac, sb)
-        # place b's slab so that its origin coincides with a's
+        kmap = [names_a.index(u.name) if u.name in names_a else -1 for u in b.kinds]
         sh = np.zeros(3)
-        sh[axis] = sa - sb
-        kinds = np.concatenate([a.unit_kind[ua], [kmap[k] for k in b.unit_kind[ub]]]).astype(int)
-        centres = np.concatenate([a.unit_centres[ua], b.unit_centres[ub] + sh]) % 1.0
-        quats = np.concatenate([a.unit_quats[ua], b.unit_quats[ub]])
-        dists = np.concatenate([cutdist(a.unit_centres, sa)[ua], cutdist(b.unit_centres, sb)[ub]])
-        nums = np.concatenate([a.atom_numbers[xa], b.atom_numbers[xb]]).astype(int)
-        frac = np.concatenate([a.atom_frac[xa], b.atom_frac[xb] + sh]) % 1.0
-        adist = np.concatenate([cutdist(a.atom_frac, sa)[xa], cutdist(b.atom_frac, sb)[xb]])
-        cell = f * a.cell + (1.0 - f) * b.cell
-        # repair units per kind
-        keep_u: list[int] = []
-        add_k: list[int] = []
+        sh[axis] = sa - sb  # b's slab origin onto a's
+        units: list[tuple[float, int, np.ndarray, np.ndarray]] = []  # (cut distance, kind, centre, quat)
+        atoms: list[tuple[float, int, np.ndarray]] = []
+        for g, shift, keep_side, kind_of, move in ((a, sa, True, lambda k: int(k), 0.0),
+                                                   (b, sb, False, lambda k: kmap[int(k)], sh)):
+            x = (g.unit_centres[:, axis] - shift) % 1.0
+            for i in np.nonzero((x < f) == keep_side)[0]:
+                if kind_of(g.unit_kind[i]) >= 0:
+                    units.append((_cut_distance(x[i], f), kind_of(g.unit_kind[i]),
+                                  (g.unit_centres[i] + move) % 1.0, g.unit_quats[i]))
+            x = (g.atom_frac[:, axis] - shift) % 1.0
+            for i in np.nonzero((x < f) == keep_side)[0]:
+                atoms.append((_cut_distance(x[i], f), int(g.atom_numbers[i]),
+                              (g.atom_frac[i] + move) % 1.0))
+        want_u = np.bincount(a.unit_kind, minlength=len(a.kinds))
+        want_a = {int(z): int(n) for z, n in zip(*np.unique(a.atom_numbers, return_counts=True))}
+        p = Packing(cell, a.kinds, a.atom_numbers, self.limits, len(a))
+        have_u = np.zeros(len(a.kinds), int)
+        have_a = dict.fromkeys(want_a, 0)
+        for _, k, c, q in sorted(units, key=lambda t: -t[0]):  # slab interiors first
+            if have_u[k] < want_u[k]:
+                p.add_unit(k, (c @ to_child) % 1.0, quat_to_matrix(q), quat=q)
+                have_u[k] += p.fits()
+        for _, z, x in sorted(atoms, key=lambda t: -t[0]):
+            if have_a.get(z, 0) < want_a.get(z, 0):
+                p.add_atom(z, (x @ to_child) % 1.0)
+                have_a[z] += p.fits()
+        # repair: the parents' places for the missing kind first, then holes and random
+        # places; when nothing fits, the cell grows (the relaxation sets the volume)
+        missing = []
         for k in range(len(a.kinds)):
-            have = np.nonzero(kinds == k)[0]
-            want = int(np.sum(a.unit_kind == k))
-            if len(have) > want:
-                have = have[np.argsort(-dists[have])][:want]  # drop those nearest the cuts
-            keep_u.extend(have.tolist())
-            for _ in range(want - len(have)):
-                add_k.append(k)
-        keep_x: list[int] = []
-        add_n: list[int] = []
-        for z in np.unique(a.atom_numbers):
-            have = np.nonzero(nums == z)[0]
-            want = int(np.sum(a.atom_numbers == z))
-            if len(have) > want:
-                have = have[np.argsort(-adist[have])][:want]
-            keep_x.extend(have.tolist())
-            for _ in range(want - len(have)):
-                add_n.append(int(z))
-        keep_u.sort()
-        keep_x.sort()
-        child = Genome(cell=cell, kinds=a.kinds, unit_kind=kinds[keep_u].astype(int),
-                       unit_centres=centres[keep_u], unit_quats=quats[keep_u],
-                       atom_numbers=nums[keep_x].astype(int), atom_frac=frac[keep_x])
-        # insert the missing units and atoms one at a time where they fit
-        for k in add_k:
-            child = _insert(child, "u", child.kinds[k], rng, self.limits)
-            if child is None:
-                return None
-        for z in add_n:
-            child = _insert(child, "a", z, rng, self.limits)
-            if child is None:
-                return None
-        return child
+            spots = [(c, q) for g, km in ((a, None), (b, kmap)) for c, q, kk in
+                     zip(g.unit_centres, g.unit_quats, g.unit_kind)
+                     if (int(kk) if km is None else km[int(kk)]) == k]
+            missing += [("u", k, spots)] * int(want_u[k] - have_u[k])
+        for z, n in want_a.items():
+            spots = [(x, None) for g in (a, b) for x, zz in zip(g.atom_frac, g.atom_numbers)
+                     if int(zz) == z]
+            missing += [("a", z, spots)] * (n - have_a[z])
+        grown = 0
+        for kind, obj, spots in missing:
+            while not _place(p, kind, obj, rng, self.insert_tries, spots, to_child):
+                if grown == self.max_growth:
+                    return None
+                grown += 1
+                p = p.scaled(self.growth, self.limits)
+        return p.genome()
 
 
-def _insert(g: Genome, kind: str, obj, rng: np.random.Generator, limits: Limits,
-            tries: int = 30) -> Genome | None:
-    """``g`` plus one unit/atom at the first of ``tries`` random positions that is valid."""
-    for _ in range(tries):
-        trial = _add(g, kind, obj, rng)
-        if check_genome(trial, limits)[0]:
-            return trial
-    return None
+def _labels(g: Genome, names: list[str]) -> np.ndarray:
+    """One integer label per entity (units by kind name, atoms by element), units first."""
+    kinds = [names.index(g.kinds[k].name) if g.kinds[k].name in names else -1 - int(k)
+             for k in g.unit_kind]
+    return np.concatenate([np.array(kinds, np.int64), 1000 + g.atom_numbers]).astype(np.int64)
+
+
+def _matching_origin(a: Genome, b: Genome, axis: int, f: float, sa: float,
+                     rng: np.random.Generator) -> float:
+    """Origin of the second parent's slab that best completes the first's composition.
+
+    The first parent gives the slab [sa, sa + f); the second the complement of
+    [sb, sb + f). Membership only changes where a plane crosses an entity, so the
+    candidates are just past each entity's coordinate (for both planes); the one whose
+    counts per kind differ least from what the first slab lacks is taken (ties at random),
+    which leaves the composition repair little or nothing to insert.
+    """
+    names = [u.name for u in a.kinds]
+    la, lb = _labels(a, names), _labels(b, names)
+    xa = (np.concatenate([a.unit_centres[:, axis], a.atom_frac[:, axis]]) - sa) % 1.0
+    xb = np.concatenate([b.unit_centres[:, axis], b.atom_frac[:, axis]])
+    if len(xb) == 0:
+        return float(rng.random())
+    keys = np.unique(np.concatenate([la, lb]))
+    need = np.array([np.sum(la == k) - np.sum((la == k) & (xa < f)) for k in keys])
+    eps = 1e-6
+    cands = np.concatenate([(xb + eps) % 1.0, (xb - f + eps) % 1.0, rng.random(2)])
+    inside = ((xb[None, :] - cands[:, None]) % 1.0) < f  # (candidate, entity) in b's cut slab
+    have = np.stack([np.sum(~inside & (lb == k)[None, :], axis=1) for k in keys], axis=1)
+    miss = np.abs(have - need[None, :]).sum(axis=1)
+    best = np.nonzero(miss == miss.min())[0]
+    return float(cands[best[int(rng.integers(len(best)))]])
+
+
+def _cut_distance(x: float, f: float) -> float:
+    """Fractional distance of a point at x (slab coordinate) from the planes 0 and f."""
+    return min(x, abs(x - f), 1.0 - x)
+
+
+def _reduced(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minkowski-reduced cell and the integer matrix op with ``reduced = op @ cell``."""
+    rcell, op = reduce_basis(cell)
+    return rcell, op.astype(float)
+
+
+def _place(p: Packing, kind: str, obj: int, rng: np.random.Generator, tries: int,
+           spots: Sequence[tuple[np.ndarray, np.ndarray | None]] = (),
+           to_child: np.ndarray | None = None) -> bool:
+    """Add one unit (kind index ``obj``) or atom (atomic number ``obj``) to a packing.
+
+    Tried in turn: the given spots (fractional positions, with quaternions for units)
+    in random order; the ``tries`` largest holes of the packing (a jittered grid), with
+    random orientations; ``tries`` random positions. False when nothing fits.
+    """
+    from csp.operators._kernels import void_points
+
+    holes, _ = void_points(p.pos[:p.n], p.cell)
+    holes = (holes[:tries] + rng.normal(0.0, 0.03, (min(tries, len(holes)), 3))) % 1.0
+    order = rng.permutation(len(spots)) if len(spots) else np.zeros(0, int)
+    where = [(spots[i][0] @ to_child) % 1.0 if to_child is not None else spots[i][0]
+             for i in order]
+    quats = [spots[i][1] for i in order]
+    n_new = len(holes) + tries
+    where += list(holes) + list(rng.random((tries, 3)))
+    if kind == "u":
+        quats += list(random_quaternion(rng, n_new))
+    rots = quat_to_matrix(np.array(quats)).reshape(-1, 3, 3) if kind == "u" else None
+    for i, x in enumerate(where):
+        if kind == "u":
+            p.add_unit(obj, x, rots[i], quat=quats[i])
+        else:
+            p.add_atom(obj, x)
+        if p.fits():
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------ mutations
@@ -165,7 +257,7 @@ class Rotation:
                 axis = rng.normal(size=3)
                 angle = np.deg2rad(rng.normal(0.0, self.sd_deg))
                 quats[i] = quat_multiply(axis_angle_quat(axis, angle), quats[i])
-            child = _valid(g.replace(unit_quats=quats), self.limits)
+            child = _child(g, self.limits, unit_quats=quats)
             if child is not None:
                 return child
         return None
@@ -217,8 +309,8 @@ class Swap:
                 continue
             new = pos.copy()
             new[[i, j]] = pos[[j, i]]
-            child = g.replace(unit_centres=new[:g.n_units], atom_frac=new[g.n_units:])
-            child = _valid(child, self.limits)
+            child = _child(g, self.limits, unit_centres=new[:g.n_units],
+                           atom_frac=new[g.n_units:])
             if child is not None:
                 return child
         return None
@@ -230,11 +322,13 @@ class SoftMutation:
 
     The amplitude of each entity is ``amplitude`` x (its nearest-neighbour distance /
     the mean nearest-neighbour distance), a cheap proxy of USPEX's soft modes: loosely
-    bound entities move most. Units also turn by a small random rotation.
+    bound entities move most. Units also turn by a small random rotation. A trial that
+    overlaps is retried with amplitudes scaled by ``decay``.
     """
 
     amplitude: float = 0.6
     rotation_deg: float = 15.0
+    decay: float = 0.75
     tries: int = 10
     limits: Limits = Limits()
 
@@ -250,16 +344,17 @@ class SoftMutation:
         dnn = nearest_entity_distance(g.positions(), g.cell, entity, n)
         scale = dnn / max(float(np.mean(dnn)), 1e-9)
         inv = np.linalg.inv(g.cell)
-        for _ in range(self.tries):
-            disp = rng.normal(0.0, 1.0, (n, 3)) * (self.amplitude * scale)[:, None] / np.sqrt(3)
+        for k in range(self.tries):
+            f = self.decay ** k
+            disp = rng.normal(0.0, 1.0, (n, 3)) * (f * self.amplitude * scale)[:, None] / np.sqrt(3)
             dfrac = disp @ inv
             quats = g.unit_quats.copy()
             for i in range(g.n_units):
-                q = axis_angle_quat(rng.normal(size=3), np.deg2rad(rng.normal(0, self.rotation_deg)))
+                q = axis_angle_quat(rng.normal(size=3),
+                                    np.deg2rad(rng.normal(0, f * self.rotation_deg)))
                 quats[i] = quat_multiply(q, quats[i])
-            child = g.replace(unit_centres=(g.unit_centres + dfrac[:g.n_units]) % 1.0,
-                              atom_frac=(g.atom_frac + dfrac[g.n_units:]) % 1.0, unit_quats=quats)
-            child = _valid(child, self.limits)
+            child = _child(g, self.limits, unit_centres=(g.unit_centres + dfrac[:g.n_units]) % 1.0,
+                           atom_frac=(g.atom_frac + dfrac[g.n_units:]) % 1.0, unit_quats=quats)
             if child is not None:
                 return child
         return None
@@ -286,9 +381,12 @@ class AddBlock:
     oxidation: tuple[tuple[str, int], ...] | None = None
     max_atoms: int = 200
     tries: int = 10
+    insert_tries: int = 12
     limits: Limits = Limits()
 
     def __call__(self, parents: Sequence[Genome], rng: np.random.Generator) -> Genome | None:
+        from ase.data import chemical_symbols
+
         from csp.volume import atomic_volume
 
         g = parents[0]
@@ -296,14 +394,21 @@ class AddBlock:
         ox = dict(self.oxidation) if self.oxidation is not None else None
         for _ in range(self.tries):
             kind, obj = choices[int(rng.integers(len(choices)))]
-            child = _add(g, kind, obj, rng)
-            if len(child) > self.max_atoms or not _charge_ok(child, ox):
+            size = len(obj) if kind == "u" else 1
+            if len(g) + size > self.max_atoms:
                 continue
-            extra = (obj.volume() if kind == "u" else atomic_volume(obj))
-            child = child.replace(cell=child.cell * ((child.volume + extra) / child.volume) ** (1 / 3))
-            child = _valid(child, self.limits)
-            if child is not None:
-                return child
+            if ox is not None:
+                q = g.charge(ox)
+                dq = obj.charge if kind == "u" else ox.get(chemical_symbols[obj])
+                if q is None or dq is None or q + dq != 0:
+                    continue
+            extra = obj.volume() if kind == "u" else atomic_volume(obj)
+            grown = g.replace(cell=g.cell * ((g.volume + extra) / g.volume) ** (1 / 3))
+            p = Packing.from_genome(grown, self.limits, [obj] if kind == "u" else [],
+                                    [obj] if kind == "a" else [], extra_atoms=size)
+            if _place(p, kind, p.kind_index(obj) if kind == "u" else int(obj), rng,
+                      self.insert_tries):
+                return p.genome()
         return None
 
 

@@ -15,24 +15,9 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-# stand-ins for modules other engineers have not landed yet (a no-op once they have)
-BOOT = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); import test_engine; "
-        "test_engine.install_standins(); from csp.cli import main; sys.exit(main(sys.argv[1:]))")
+# runs relax in a worker process (the default), so a killed run leaves "pending" rows
+BOOT = "import sys; from csp.cli import main; sys.exit(main(sys.argv[1:]))"
 
-
-def _calculators_package() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("csp.calculators") is not None
-    except (ImportError, ValueError):  # ValueError: the in-process stand-in module
-        return False
-
-
-# Worker processes import csp.calculators.fake; until the calculators package has its
-# __init__ the runs stay in-process (--serial), where no "pending" row can exist.
-SERIAL = [] if _calculators_package() else ["--serial"]
 
 CONFIG = '''seed = 11
 outdir = "{outdir}"
@@ -49,8 +34,6 @@ max_evaluations = {budget}
 
 
 def csp(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    if args[0] == "run":
-        args = (*args, *SERIAL)
     return subprocess.run([sys.executable, "-c", BOOT, *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
@@ -148,7 +131,7 @@ def _count_relaxed(db: Path) -> int:
 
 
 def _ready_to_kill(db: Path) -> bool:
-    return _count_relaxed(db) >= 8 and (bool(SERIAL) or _count_status(db, "pending") > 0)
+    return _count_relaxed(db) >= 8 and _count_status(db, "pending") > 0
 
 
 def _children(pid: int) -> list[int]:
@@ -160,7 +143,7 @@ def _children(pid: int) -> list[int]:
 def test_sigkill_then_resume_loses_nothing(tmp_path):
     path = write_config(tmp_path, budget=30, sleep=0.1)
     db = tmp_path / "run" / "csp.db"
-    proc = subprocess.Popen([sys.executable, "-c", BOOT, "run", str(path), "-q", *SERIAL],
+    proc = subprocess.Popen([sys.executable, "-c", BOOT, "run", str(path), "-q"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # kill while a relaxation is in flight: with one worker the engine may be between
@@ -180,16 +163,15 @@ def test_sigkill_then_resume_loses_nothing(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    if not SERIAL:  # worker processes notice their engine died and exit
-        assert children
-        for _ in range(100):
-            if not any(Path(f"/proc/{c}").exists() for c in children):
-                break
-            time.sleep(0.1)
-        assert not any(Path(f"/proc/{c}").exists() for c in children)
+    assert children  # worker processes notice their engine died and exit
+    for _ in range(100):
+        if not any(Path(f"/proc/{c}").exists() for c in children):
+            break
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{c}").exists() for c in children)
     before = rows(db)
-    if not SERIAL:  # the relaxation in flight when the run died is marked pending
-        assert [r for r in before if r["status"] == "pending"]
+    # the relaxation in flight when the run died is marked pending
+    assert [r for r in before if r["status"] == "pending"]
     finished = {r["id"]: r for r in before if r["status"] != "pending"}
     n_relaxed = sum(r["status"] == "relaxed" for r in before)
     assert n_relaxed >= 8 and len(finished) < 30
@@ -207,7 +189,7 @@ def test_sigkill_then_resume_loses_nothing(tmp_path):
 def test_sigterm_and_walltime_stop_cleanly(tmp_path):
     path = write_config(tmp_path, budget=200, sleep=0.2)
     db = tmp_path / "run" / "csp.db"
-    proc = subprocess.Popen([sys.executable, "-c", BOOT, "run", str(path), "-q", *SERIAL],
+    proc = subprocess.Popen([sys.executable, "-c", BOOT, "run", str(path), "-q"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while _count_relaxed(db) < 3:
         assert proc.poll() is None

@@ -1,9 +1,4 @@
-"""Engine (ask / tell), evaluation and the driver loop with the fake relaxer.
-
-The generator, fingerprint and operators default to the real ``csp.operators`` /
-``csp.fingerprint`` modules when they are importable; until then small stand-ins
-below (test-only) take their place.
-"""
+"""Engine (ask / tell), evaluation and the driver loop with the fake relaxer."""
 
 from __future__ import annotations
 
@@ -11,109 +6,9 @@ from functools import partial
 
 import numpy as np
 import pytest
-from ase.data import atomic_numbers
-from ase.geometry import cellpar_to_cell
 
 from csp.config import parse_config
 from csp.errors import CspError
-from csp.genome import Genome, matrix_to_quat, quat_to_matrix, random_quaternion
-from csp.units import get_unit
-from csp.volume import estimate_volume
-
-
-# ----------------------------------------------------------------- stand-ins
-def standin_generate(comp, pressure, rng, *, spacegroup=None, limits=None):
-    """Random P1 structure of a composition at the estimated volume (test stand-in)."""
-    from csp.operators.validity import Limits, check_genome
-
-    limits = limits or Limits()
-    units = [get_unit(n) for n, c in comp.units.items() for _ in range(c)]
-    numbers = [atomic_numbers[e] for e, c in comp.atoms.items() for _ in range(c)]
-    allz = [z for u in units for z in u.numbers] + numbers
-    vol = 2.0 * estimate_volume(allz, pressure)
-    for _ in range(500):
-        par = np.concatenate([rng.uniform(0.8, 1.2, 3), rng.uniform(70, 110, 3)])
-        cell = cellpar_to_cell(par)
-        cell *= (vol / abs(np.linalg.det(cell))) ** (1 / 3)
-        g = Genome.from_units(cell, units, rng.random((len(units), 3)),
-                              random_quaternion(rng, len(units)), numbers,
-                              rng.random((len(numbers), 3)))
-        if check_genome(g, limits)[0]:
-            return g
-    raise CspError(f"stand-in generator: no valid structure of {comp}")
-
-
-def _pair_histograms(genome: Genome, rmax: float = 6.0, nbins: int = 60) -> dict:
-    cell = genome.cell
-    pos = genome.positions()
-    z = genome.numbers()
-    heights = genome.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
-    n = np.ceil(rmax / heights).astype(int)
-    grid = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in n], indexing="ij"), -1)
-    shifts = grid.reshape(-1, 3) @ cell
-    d = np.linalg.norm(pos[None, :, None] - pos[:, None, None] + shifts[None, None], axis=-1)
-    edges = np.linspace(0, rmax, nbins + 1)
-    out = {}
-    for a in np.unique(z):
-        for b in np.unique(z):
-            if b < a:
-                continue
-            sel = d[np.ix_(z == a, z == b)].ravel()
-            sel = sel[(sel > 1e-6) & (sel < rmax)]
-            out[(a, b)] = np.histogram(sel, edges)[0] / genome.volume
-    return out
-
-
-def standin_fp(genome: Genome) -> dict:
-    """Per-element-pair distance histograms (test stand-in for csp.fingerprint)."""
-    return _pair_histograms(genome)
-
-
-def standin_distance(a: dict, b: dict) -> float:
-    """Cosine distance of concatenated histograms; 1 for different element pairs."""
-    if set(a) != set(b):
-        return 1.0
-    va = np.concatenate([a[k] for k in sorted(a)])
-    vb = np.concatenate([b[k] for k in sorted(b)])
-    return float(0.5 * (1 - va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12)))
-
-
-def standin_strain(parents, rng):
-    g = parents[0]
-    eps = rng.normal(0, 0.08, (3, 3))
-    eps = 0.5 * (eps + eps.T)
-    return g.replace(cell=g.cell @ (np.eye(3) + eps))
-
-
-def standin_rotate(parents, rng):
-    g = parents[0]
-    if g.n_units == 0:
-        return None
-    q = g.unit_quats.copy()
-    i = int(rng.integers(g.n_units))
-    q[i] = matrix_to_quat(quat_to_matrix(random_quaternion(rng)) @ quat_to_matrix(q[i]))
-    return g.replace(unit_quats=q)
-
-
-STANDIN_OPERATORS = {"strain": (standin_strain, 1.0, 1), "rotate": (standin_rotate, 1.0, 1)}
-
-
-def engine_parts() -> dict:
-    """Keyword arguments for Search: real modules when present, else the stand-ins."""
-    parts: dict = {}
-    try:
-        import csp.operators.generation
-    except ImportError:
-        parts["generate"] = standin_generate
-    try:
-        import csp.fingerprint
-    except ImportError:
-        parts["fingerprint"] = (standin_fp, standin_distance)
-    try:
-        import csp.operators.registry  # noqa: F401
-    except ImportError:
-        parts["operators"] = STANDIN_OPERATORS
-    return parts
 
 
 def make_config(**over) -> dict:
@@ -128,43 +23,7 @@ def make_config(**over) -> dict:
     return d
 
 
-def install_standins() -> None:
-    """Patch the engine defaults with the stand-ins for modules not yet present
-    (used in-process and by the CLI subprocess tests; a no-op once all have landed)."""
-    import sys
-    import types
-
-    import csp.engine as eng
-
-    parts = engine_parts()
-    if "generate" in parts:
-        eng._default_generate = lambda: standin_generate
-    if "fingerprint" in parts:
-        eng._default_fingerprint = lambda: (standin_fp, standin_distance)
-    if "operators" in parts:
-        eng._build_operators = lambda config: {
-            n: (op, {m: w for m, w, _ in config.operators}.get(n, w), k)
-            for n, (op, w, k) in STANDIN_OPERATORS.items()}
-        eng.operator_table = lambda: {n: (None, w, k) for n, (_, w, k) in STANDIN_OPERATORS.items()}
-    try:
-        import csp.calculators
-    except ImportError:
-        from pathlib import Path
-
-        import csp
-
-        mod = types.ModuleType("csp.calculators")
-        mod.__path__ = [str(Path(csp.__file__).parent.parent / "calculators")]
-        sys.modules["csp.calculators"] = mod
-        csp.calculators = mod
-
-
 # ---------------------------------------------------------------------- tests
-@pytest.fixture(autouse=True)
-def _standins():
-    install_standins()
-
-
 def run_serial(cfg_dict: dict, n: int | None = None, **kw):
     """Ask/tell serially with the fake relaxer; return (search, evaluations)."""
     from csp.engine import Search
@@ -237,7 +96,7 @@ def test_relaxed_duplicate_and_unknown_id():
     from csp.evaluate import evaluate
 
     cfg = parse_config(make_config())
-    search = Search(cfg, **engine_parts())
+    search = Search(cfg)
     t1 = search.ask()
     t2 = search.ask()
     r1 = evaluate(t1, cfg.relaxer)
@@ -300,7 +159,7 @@ def test_broken_units_policy(srb12):
 
     for policy, parent in (("reject", False), ("keep", True)):
         cfg = parse_config(make_config(search={"broken_units": policy}))
-        search = Search(cfg, seeds=[srb12], **engine_parts())
+        search = Search(cfg, seeds=[srb12])
         task = search.ask()
         assert task.origin == "seed" and task.genome.equals(srb12)
         ev = search.tell(evaluate(task, SquashRelaxer()))
@@ -346,11 +205,11 @@ def test_restore_rebuilds_state(tmp_path):
     from csp.store import Store
 
     cfg = parse_config(make_config(search={"max_evaluations": 20}))
-    search = Search(cfg, **engine_parts())
+    search = Search(cfg)
     store = Store.create(tmp_path / "run", cfg.to_dict())
     drive(search, SerialExecutor(), partial(evaluate, relaxer_spec="fake"), slots=1,
           on_pending=store.add_pending, on_done=store.write)
-    again = Search(cfg, **engine_parts())
+    again = Search(cfg)
     for c in store.candidates():
         again.restore(c.task, c.result, c.status, c.reason, pending=c.status == "pending")
     assert again.n_evaluated == search.n_evaluated == 20
@@ -367,34 +226,15 @@ def test_process_executor_completes_budget():
     from csp.parallel import drive, process_executor
 
     cfg = parse_config(make_config(search={"max_evaluations": 12}))
-    search = Search(cfg, **engine_parts())
+    search = Search(cfg)
     evs = []
-    # spawned workers import csp.calculators.fake: needs the calculators package
-    import importlib.util
-
-    try:
-        spec = "fake" if importlib.util.find_spec("csp.calculators") else VolumeRelaxer()
-    except (ImportError, ValueError):  # ValueError: the in-process stand-in module
-        spec = VolumeRelaxer()
     with process_executor(2) as ex:
-        why, left = drive(search, ex, partial(evaluate, relaxer_spec=spec), slots=2,
+        why, left = drive(search, ex, partial(evaluate, relaxer_spec="fake"), slots=2,
                           on_done=evs.append)
     assert why == "budget" and left == 0 and search.n_evaluated == 12
     assert not [e.result.reason for e in evs if e.status == "failed"]
     workers = {e.result.worker for e in evs if e.result is not None}
     assert len(workers) == 2 and all(w.startswith("pid") for w in workers)
-
-
-class VolumeRelaxer:
-    """Test relaxer (no csp.calculators needed): H/atom = volume per atom, atoms unmoved."""
-
-    def relax(self, atoms, pressure_gpa, workdir=None):
-        from types import SimpleNamespace
-
-        v = atoms.get_volume() / len(atoms)
-        return SimpleNamespace(status="relaxed", reason="", atoms=atoms.copy(),
-                               energy_per_atom=v, enthalpy_per_atom=v, volume_per_atom=v,
-                               pressure_gpa=pressure_gpa, steps=0)
 
 
 class KillerRelaxer:
@@ -416,7 +256,7 @@ def test_dead_worker_process_is_a_failed_candidate():
     from csp.parallel import drive, process_executor
 
     cfg = parse_config(make_config(search={"max_evaluations": 10}))
-    search = Search(cfg, **engine_parts())
+    search = Search(cfg)
     evs = []
     with process_executor(2) as ex:
         why, _ = drive(search, ex, partial(evaluate, relaxer_spec=KillerRelaxer()), slots=2,

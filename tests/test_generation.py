@@ -146,3 +146,36 @@ def test_cli_writes_cif_and_genomes(tmp_path, capsys):
         atoms = read(tmp_path / f"gen_{i:04d}.cif")
         g = Genome.from_json((tmp_path / f"gen_{i:04d}.json").read_text())
         assert sorted(atoms.numbers) == sorted(g.numbers())
+
+
+def test_shipped_wyckoff_tables_equal_pyxtal():
+    """The tables csp ships (operators/data) are PyXtal's, for all 230 groups."""
+    import warnings
+
+    pytest.importorskip("pyxtal")
+    from pyxtal.symmetry import Group
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n in range(1, 231):
+            t, g = wyckoff_table(n), Group(n)
+            assert t.symbol == str(g.symbol) and t.lattice_type == g.lattice_type
+            assert [w.label for w in t.wyckoffs] == [f"{w.multiplicity}{w.letter}" for w in g]
+            for w, wp in zip(t.wyckoffs, g):
+                assert w.dof == wp.get_dof()
+                assert np.allclose(w.rep, wp.ops[0].affine_matrix, atol=1e-12)
+                assert np.allclose(w.ops_rot, [o.rotation_matrix for o in wp.ops])
+                assert np.allclose(w.ops_tr, [np.mod(o.translation_vector, 1) for o in wp.ops])
+                assert np.allclose(w.site_rot, [o.rotation_matrix for o in wp.symmetry[0]])
+
+
+def test_joint_site_check_fails_fast():
+    """Sr2 (B12)2 in Pm-3: the two icosahedra take both m-3 sites (1a, 1b), so no site
+    of multiplicity 1 is left for the two Sr: impossible, said at once."""
+    from csp.operators.generation import possible_groups
+
+    c = parse_composition("Sr2 (B12)2")
+    assert 200 not in possible_groups(c, 195, 230)
+    assert 200 in possible_groups(parse_composition("Sr1 (B12)1"), 195, 230)
+    with pytest.raises(GenerationError, match="200"):
+        generate(c, 50.0, np.random.default_rng(0), spacegroup=200, max_attempts=1)

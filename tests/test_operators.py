@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from csp.composition import parse_composition
 from csp.errors import CspError
 from csp.genome import Genome
-from csp.operators._kernels import (axis_angle_quat, min_ratio_pbc, min_ratio_pbc_numpy,
-                                    nearest_entity_distance, nearest_entity_distance_numpy,
+from csp.operators._kernels import (axis_angle_quat, nearest_entity_distance,
+                                    nearest_entity_distance_numpy, overlap, overlap_numpy,
                                     quat_multiply, quat_multiply_numpy)
 from csp.operators.generation import generate
 from csp.operators.registry import OPERATORS, make_operator
@@ -121,10 +121,11 @@ def test_kernel_twins():
         assert abs(np.linalg.norm(q) - 1) < 1e-14
     g = pool("Na2 (BH4)2")[0]
     pos, cell, owner = g.positions(), g.cell, g.atom_unit_index()
-    from csp.operators.validity import Limits, min_distance_table
+    from csp.operators.validity import Limits, type_table
 
-    table = min_distance_table(g.numbers(), Limits())
-    r1, r2 = min_ratio_pbc(pos, cell, owner, table), min_ratio_pbc_numpy(pos, cell, owner, table)
+    uniq, types = np.unique(g.numbers(), return_inverse=True)
+    table = type_table(tuple(uniq.tolist()), Limits())
+    r1, r2 = overlap(pos, cell, types, owner, table), overlap_numpy(pos, cell, types, owner, table)
     assert r1[0] == pytest.approx(r2[0], rel=1e-12) and r1[1:] == r2[1:]
     entity = np.where(owner >= 0, owner, g.n_units + np.cumsum(owner < 0) - 1)
     n = g.n_units + g.n_free
@@ -145,3 +146,60 @@ def test_heredity_between_different_compositions():
             if child is not None:
                 assert child.element_counts() == p.element_counts()
                 assert child.unit_counts() == p.unit_counts()
+
+
+def _brute_min_ratio(pos, cell, types, owner, table, reach=3):
+    """Independent reference: raw displacements, every shift up to +-reach, only the
+    zero shift of two atoms of the same unit (or an atom with itself) exempt."""
+    best = np.inf
+    shifts = np.array([[a, b, c] for a in range(-reach, reach + 1)
+                       for b in range(-reach, reach + 1) for c in range(-reach, reach + 1)])
+    for i in range(len(pos)):
+        for j in range(i, len(pos)):
+            d = np.linalg.norm(pos[j] - pos[i] + shifts @ cell, axis=1)
+            if i == j or (owner[i] >= 0 and owner[i] == owner[j]):
+                d[np.all(shifts == 0, axis=1)] = np.inf
+            best = min(best, float(d.min() / table[types[i], types[j]]))
+    return best
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), edge=st.floats(3.2, 6.0), skew=st.floats(0.0, 0.45))
+def test_overlap_kernel_sees_every_image(seed, edge, skew):
+    """Units unwrapped around centres near a face reach beyond the cell; the kernel must
+    still find the nearest image (a raw-displacement kernel with +-1 shifts does not)."""
+    from csp.operators.validity import Limits, type_table
+    from csp.units import get_unit
+
+    rng = np.random.default_rng(seed)
+    cell = np.array([[edge, 0, 0], [skew * edge, edge, 0], [0.3 * skew * edge, 0, 1.1 * edge]])
+    q = rng.normal(size=4)
+    g = Genome.from_units(cell, [get_unit("B12")], [rng.uniform(0.8, 1.0, 3)],
+                          [q / np.linalg.norm(q)], [38, 38], rng.random((2, 3)))
+    uniq, types = np.unique(g.numbers(), return_inverse=True)
+    table = type_table(tuple(uniq.tolist()), Limits())
+    pos, owner = g.positions(), g.atom_unit_index()
+    ratio = overlap(pos, cell, types, owner, table)[0]
+    assert ratio == pytest.approx(_brute_min_ratio(pos, cell, types, owner, table), rel=1e-12)
+    first = overlap(pos, cell, types, owner, table, first=True)[0]
+    assert (first < 1.0) == (ratio < 1.0)
+
+
+def test_cell_reduction_matches_ase_minkowski():
+    from ase.geometry import minkowski_reduce
+
+    from csp.operators._kernels import reduce_basis
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        cell = rng.normal(size=(3, 3)) * 3 + np.eye(3) * 2
+        skew = np.eye(3, dtype=int)
+        skew[rng.integers(3), (rng.integers(1, 3) + 0) % 3] = rng.integers(-5, 6)
+        cell = skew @ cell if round(abs(np.linalg.det(skew))) == 1 else cell
+        if abs(np.linalg.det(cell)) < 1.0:
+            continue
+        red, op = reduce_basis(cell)
+        ref, _ = minkowski_reduce(cell)
+        assert np.allclose(op @ cell, red, atol=1e-9) and round(np.linalg.det(op)) == 1
+        assert np.allclose(np.sort(np.linalg.norm(red, axis=1)),
+                           np.sort(np.linalg.norm(ref, axis=1)), rtol=1e-9)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from test_engine import install_standins
 
 from csp.errors import CspError
 from csp.evaluate import Task, evaluate
@@ -17,11 +16,6 @@ AGREED = {"status", "reason", "enthalpy_per_atom", "energy_per_atom", "volume_pe
           "pressure_gpa", "pressure_reached_gpa", "units_intact", "max_unit_rmsd", "spacegroup",
           "sg_number", "origin", "operator", "parents", "candidate_id", "eval_index",
           "composition", "run_id"}
-
-
-@pytest.fixture(autouse=True)
-def _standins():
-    install_standins()
 
 
 class _Ev:  # the fields of csp.engine.Evaluation the store reads
