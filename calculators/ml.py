@@ -184,13 +184,14 @@ class MLRelaxer:
         converged, steps, diverged = False, 0, ""
         for name, fmax_goal in plan:
             opt = getattr(optimize, name)(target, logfile=None)
-            converged, diverged = _run(opt, target, work, fmax_goal, s.steps - steps, v0)
+            converged, diverged = _run(opt, target, work, fmax_goal, s.steps - steps, v0,
+                                       s.min_distance_factor)
             steps += int(opt.get_number_of_steps())
             if diverged or steps >= s.steps:
                 break
         if diverged:
-            return _fail("not_converged", f"diverged after {steps} steps: {diverged}",
-                         pressure_gpa, t0)
+            return _fail("too_close" if diverged.startswith("collapsed") else "not_converged",
+                         f"diverged after {steps} steps: {diverged}", pressure_gpa, t0)
         energy = float(work.get_potential_energy())
         stress = work.get_stress()
         forces = target.get_forces()
@@ -205,6 +206,9 @@ class MLRelaxer:
             return _fail("bad_output", f"non-finite energy/stress (E={energy}, P={p})",
                          pressure_gpa, t0)
         status, reason = "relaxed", ""
+        bad, why = too_close(relaxed, s.min_distance_factor)
+        if bad:
+            return _fail("too_close", f"collapsed during the relaxation: {why}", pressure_gpa, t0)
         if not converged:
             status, reason = "not_converged", f"fmax {fmax:.3g} eV/Å after {steps} steps"
         rec = StageRecord(name=self.name, status=status, reason=reason, energy=energy,
@@ -214,23 +218,34 @@ class MLRelaxer:
                             fmax=fmax, steps=steps, wall_time=wall, stages=(rec,))
 
 
-def _run(opt, target, work: Atoms, fmax: float, steps: int, v0: float) -> tuple[bool, str]:
-    """Run an optimizer; stop early when the relaxation diverges (an ML potential far
-    outside its training data can send forces to 1e9 eV/Å or blow the cell up).
+#: checks of a running relaxation: every CHECK_EVERY steps; forces beyond DIVERGED_FMAX
+CHECK_EVERY = 10
+DIVERGED_FMAX = 200.0  # eV/Å
+
+
+def _run(opt, target, work: Atoms, fmax: float, steps: int, v0: float,
+         min_factor: float) -> tuple[bool, str]:
+    """Run an optimizer; stop early when the relaxation diverges: an ML potential far
+    outside its training data can send forces to 1e9 eV/Å, blow the cell up, or pull
+    atoms into each other (a collapse to tens of eV/atom below any real crystal).
 
     Returns (converged, why it diverged or "")."""
     if steps <= 0:
         return False, ""
-    for converged in opt.irun(fmax=fmax, steps=steps):
+    for k, converged in enumerate(opt.irun(fmax=fmax, steps=steps)):
         if converged:
             return True, ""
         f = target.get_forces()
         fm = float(np.sqrt((f**2).sum(axis=1)).max()) if len(f) else 0.0
         v = work.get_volume() / len(work)
-        if not math.isfinite(fm) or fm > 1e3:
+        if not math.isfinite(fm) or (fm > DIVERGED_FMAX and k >= CHECK_EVERY):
             return False, f"fmax {fm:.3g} eV/Å"
         if not 0.2 * v0 < v < 10.0 * v0:
             return False, f"volume {v:.3g} Å^3/atom from {v0:.3g}"
+        if k % CHECK_EVERY == CHECK_EVERY - 1:
+            bad, why = too_close(work, min_factor)
+            if bad:
+                return False, f"collapsed: {why}"
     return False, ""
 
 

@@ -1,16 +1,22 @@
 """Search statistics: how often, and after how many relaxations, does a search reach a
 reference structure's enthalpy?
 
-Runs ``csp run CONFIG --seed S`` for each seed (one output directory per seed), relaxes
-the reference with the same relaxer and pressure, and reports per seed the first
-evaluation whose enthalpy per atom is within ``--tolerance`` of the reference (or below).
+Runs ``csp run CONFIG --seed S`` for each seed (one output directory per seed and
+method), relaxes the reference with the same relaxer and pressure, and reports per seed
+the first evaluation whose enthalpy per atom is within ``--tolerance`` of the reference
+(or below it) with its units intact. Methods:
 
-    python benchmarks/search/success_rate.py examples/srb12_50gpa.toml --seeds 1 2 \\
-        --reference sc-xb12:Sr --outroot runs/srb12
+* ``ga``: the configuration as it is (the genetic algorithm);
+* ``random``: the same configuration with ``random_fraction = 1``: every candidate is a
+  fresh random symmetric structure (AIRSS-style baseline, same relaxer and budget).
 
-``--reference`` is a structure file (CIF/POSCAR: fitted to no units, so give the
-genome via ``csp.seeds`` names when units matter), ``sc-xb12:El[:a]`` (simple-cubic
-XB12: B12 at the origin, El at the body centre, a in Å), or any ``csp.seeds`` spec.
+    python benchmarks/search/success_rate.py examples/srb12_50gpa.toml --seeds 1 2 3 4 5 \\
+        --methods ga random --reference sc-xb12:Sr --outroot runs/srb12-stats \\
+        --json benchmarks/search/srb12_50gpa.json
+
+``--reference`` is ``sc-xb12:El[:a]`` (simple-cubic XB12: B12 at the origin, El at the
+body centre, a in Å) or any ``csp.seeds`` spec (library name, file, recipe). A run that
+exists already is resumed (``--resume``), so the script can be stopped and restarted.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 
@@ -40,25 +47,56 @@ def reference_genome(spec: str):
     return resolve_seeds([spec])[0]
 
 
-def first_hit(db_path: Path, target: float, tol: float) -> tuple[int | None, float, int]:
-    """(eval_index of the first hit or None, best H/atom, evaluations) of a run."""
+def first_hit(db_path: Path, target: float, tol: float) -> tuple[int | None, float, int, float]:
+    """(relaxations to the first hit or None, best H/atom, relaxations, wall time s)."""
     import ase.db
 
-    rows = [r for r in ase.db.connect(str(db_path)).select(status="relaxed")]
+    rows = [r for r in ase.db.connect(str(db_path)).select() if r.get("eval_index", -1) >= 0]
     rows.sort(key=lambda r: r.eval_index)
-    hit = next((r.eval_index + 1 for r in rows if r.enthalpy_per_atom <= target + tol), None)
-    best = min((r.enthalpy_per_atom for r in rows), default=float("nan"))
-    n = sum(1 for r in ase.db.connect(str(db_path)).select() if r.get("eval_index", -1) >= 0)
-    return hit, best, n
+    ok = [r for r in rows if r.status == "relaxed" and r.get("units_intact", False)]
+    hit = next((r.eval_index + 1 for r in ok if r.enthalpy_per_atom <= target + tol), None)
+    best = min((r.enthalpy_per_atom for r in ok), default=float("nan"))
+    wall = sum(r.get("wall_time", 0.0) for r in rows)
+    return hit, best, len(rows), wall
+
+
+def method_config(config: Path, method: str, outdir: Path) -> Path:
+    """The TOML file to run for a method (``random``: a copy with random_fraction = 1)."""
+    if method == "ga":
+        return config
+    if method != "random":
+        raise SystemExit(f"unknown method {method!r}: use ga or random")
+    d = tomllib.loads(config.read_text())
+    lines = config.read_text().splitlines()
+    out, in_search, done = [], False, False
+    for line in lines:
+        if line.strip().startswith("[") and in_search and not done:
+            out.append("random_fraction = 1.0")
+            done = True
+        in_search = line.strip() == "[search]" or (in_search and not line.strip().startswith("["))
+        if in_search and line.strip().startswith("random_fraction"):
+            continue
+        out.append(line)
+    if not done:
+        if "search" not in d:
+            out.append("[search]")
+        out.append("random_fraction = 1.0")
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / f"{config.stem}.random.toml"
+    path.write_text("\n".join(out) + "\n")
+    tomllib.loads(path.read_text())  # still valid TOML
+    return path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("config")
+    ap.add_argument("config", type=Path)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
+    ap.add_argument("--methods", nargs="+", default=["ga"], choices=["ga", "random"])
     ap.add_argument("--reference", required=True)
-    ap.add_argument("--tolerance", type=float, default=0.005, help="eV/atom")
-    ap.add_argument("--outroot", default="runs")
+    ap.add_argument("--tolerance", type=float, default=0.002, help="eV/atom (default 2 meV)")
+    ap.add_argument("--outroot", type=Path, default=Path("runs"))
+    ap.add_argument("--json", type=Path, help="write the per-seed results here")
     ap.add_argument("--csp-args", default="", help="extra arguments for csp run")
     args = ap.parse_args()
 
@@ -73,18 +111,32 @@ def main() -> None:
     print(f"reference {args.reference}: H = {out.enthalpy_per_atom:.4f} eV/atom, "
           f"{out.spacegroup}, units intact {out.units_intact}", flush=True)
     summary = []
-    for seed in args.seeds:
-        outdir = Path(args.outroot) / f"seed{seed}"
-        cmd = [sys.executable, "-m", "csp", "run", args.config, "--seed", str(seed),
-               "--outdir", str(outdir), "--resume", "-q", *args.csp_args.split()]
-        subprocess.run(cmd, check=False)
-        hit, best, n = first_hit(outdir / "csp.db", out.enthalpy_per_atom, args.tolerance)
-        summary.append({"seed": seed, "hit_at": hit, "best": best, "evaluations": n,
-                        "best_minus_ref_meV": 1000 * (best - out.enthalpy_per_atom)})
-        print(json.dumps(summary[-1]), flush=True)
-    found = [s for s in summary if s["hit_at"] is not None]
-    print(f"success {len(found)}/{len(summary)} within {args.tolerance * 1000:.0f} meV/atom; "
-          f"evaluations to hit: {[s['hit_at'] for s in found]}")
+    for method in args.methods:
+        path = method_config(args.config, method, args.outroot)
+        for seed in args.seeds:
+            outdir = args.outroot / f"{method}-seed{seed}"
+            cmd = [sys.executable, "-m", "csp", "run", str(path), "--seed", str(seed),
+                   "--outdir", str(outdir), "-q", *args.csp_args.split()]
+            if (outdir / "csp.db").exists():
+                cmd.append("--resume")
+            subprocess.run(cmd, check=False)
+            hit, best, n, wall = first_hit(outdir / "csp.db", out.enthalpy_per_atom,
+                                           args.tolerance)
+            summary.append({"method": method, "seed": seed, "hit_at": hit, "best": best,
+                            "evaluations": n, "relax_wall_s": round(wall, 1),
+                            "best_minus_ref_meV": 1000 * (best - out.enthalpy_per_atom)})
+            print(json.dumps(summary[-1]), flush=True)
+    for method in args.methods:
+        rows = [s for s in summary if s["method"] == method]
+        found = [s["hit_at"] for s in rows if s["hit_at"] is not None]
+        print(f"{method}: success {len(found)}/{len(rows)} within "
+              f"{args.tolerance * 1000:.0f} meV/atom; relaxations to hit: {found}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"config": str(args.config), "reference": args.reference,
+                                         "reference_enthalpy": out.enthalpy_per_atom,
+                                         "tolerance": args.tolerance, "runs": summary},
+                                        indent=1))
 
 
 if __name__ == "__main__":
