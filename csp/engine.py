@@ -114,6 +114,7 @@ class Individual:
     operator: str
     intact: bool = True
     fitness: float = math.nan
+    breed: bool = True  # False: a competitor outside the unit space (ranked, not a parent)
 
 
 @dataclass
@@ -178,11 +179,7 @@ class Search:
         ops = operators if operators is not None else _build_operators(config)
         self.operators = {n: _OperatorStats(w, k, op) for n, (op, w, k) in ops.items() if w > 0}
         seed_genomes = list(seeds) if seeds is not None else resolve_seeds(config.seeds)
-        for g in seed_genomes:
-            if not self.allowed(g):
-                raise CspError(f"seed {g.formula} ({composition_key(g)}) is outside the search's "
-                               f"composition space")
-        self._seeds = seed_genomes
+        self._seeds = [self._fit_seed(g) for g in seed_genomes]
         self._seeds_used = {p: 0 for p in self.pressures}
         self.elements = tuple(sorted({e for c in self.compositions for e in c.element_counts()}))
         self.next_id = 0
@@ -227,6 +224,35 @@ class Search:
         if space.charge_neutral:
             return Composition(units=units, atoms=atoms).charge() == 0
         return True
+
+    def same_elements(self, genome: Genome) -> bool:
+        """Could this crystal compete in the search (its elements and cell size fit),
+        whatever its units? E.g. the UB12-type SrB12 (a B network, no icosahedra) in a
+        search built from Sr atoms and B12 units."""
+        space = self.config.composition
+        counts = genome.element_counts()
+        if not space.variable:
+            return any(c.element_counts() == counts for c in self.compositions)
+        return (set(counts) <= set(self.elements)
+                and space.min_atoms <= len(genome) <= space.max_atoms)
+
+    def _fit_seed(self, genome: Genome) -> Genome:
+        """A seed as the search can take it: as given, or reduced to its primitive cell
+        when that is what fits. A seed whose elements fit but whose units do not (an
+        atomistic competitor) is relaxed and ranked but never bred from.
+
+        Raises:
+            CspError: the seed's composition is outside the search's.
+        """
+        if self.allowed(genome) or self.same_elements(genome):
+            return genome
+        from csp.seeds import primitive_genome
+
+        prim = primitive_genome(genome)
+        if self.allowed(prim) or self.same_elements(prim):
+            return prim
+        raise CspError(f"seed {genome.formula} ({composition_key(genome)}) is outside the "
+                       f"search's composition space")
 
     # -------------------------------------------------------------------- ask
     def ask(self) -> Task:
@@ -397,7 +423,8 @@ class Search:
                 else:
                     ind = Individual(task.candidate_id, task.pressure, genome,
                                      result.enthalpy_per_atom, comp, fp, fp0, task.origin,
-                                     task.operator, intact=status == "relaxed")
+                                     task.operator, intact=status == "relaxed",
+                                     breed=self.allowed(genome))
         return self._record(task, result, status, reason, twin, ind)
 
     def _record(self, task: Task, result: Result | None, status: str, reason: str, twin: int,
@@ -456,14 +483,16 @@ class Search:
             genome = Genome.from_dict(result.genome)
             ind = Individual(task.candidate_id, task.pressure, genome, result.enthalpy_per_atom,
                              composition_key(genome), self._fp(genome), self._fp(task.genome),
-                             task.origin, task.operator, intact=status == "relaxed")
+                             task.origin, task.operator, intact=status == "relaxed",
+                             breed=self.allowed(genome))
         self._record(task, result, status, reason, -1, ind)
 
     # --------------------------------------------------------------- fitness
     def population(self, pressure: float) -> list[Individual]:
-        """The current population at a pressure: the fittest unique individuals."""
+        """The current population at a pressure: the fittest unique individuals that
+        may be parents."""
         self._update_fitness(pressure)
-        inds = self.individuals[pressure]
+        inds = [p for p in self.individuals[pressure] if p.breed]
         return sorted(inds, key=lambda p: (p.fitness, p.candidate_id))[
             :self.config.search.population_size]
 

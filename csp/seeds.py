@@ -12,6 +12,7 @@ X = K, Ca, Sr, Ba, La, ...), and recognises the units to give a genome.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ from csp.errors import CspError
 from csp.genome import Genome
 
 __all__ = ["SeedInfo", "seed_names", "seed_info", "load_seed_atoms", "load_seed", "resolve_seed",
-           "substitute", "PROTOTYPES"]
+           "substitute", "primitive_genome", "PROTOTYPES"]
 
 DATA = Path(__file__).parent / "data" / "seeds"
 
@@ -58,6 +59,13 @@ _ENTRIES: dict[str, tuple] = {
              "model built here: B12 (B-B 1.77 Å) with inter-icosahedral B-B 1.70 Å, a = 4.564 Å",
              "an ordered icosahedron on a cubic site has Th symmetry: the space group is Pm-3 "
              "(No. 200); X at the body centre", "Sr"),
+    "b4c": (166, {"B12": 1}, "boron carbide: structure type G. W. Clark, J. L. Hoard, JACS 65, "
+            "2115 (1943); lattice of stoichiometric B4C a_h = 5.600, c_h = 12.07 Å (rhombohedral "
+            "5.16 Å, 65.7 deg)", "room temperature, ambient pressure",
+            "ordered model built here: B13C2 = B12(CBC), ideal B12 (B-B 1.77 Å) at the origin in the "
+            "alpha-B orientation, C-B-C chain (C-B 1.43 Å) on the 3-fold axis; gives C-B(equatorial) "
+            "1.60 Å, inter-icosahedral B-B 1.77 Å. The B4C end, (B11C)(CBC), has one C disordered over "
+            "the polar sites", ""),
     "mgb2": (191, {}, "J. Nagamatsu et al., Nature 410, 63 (2001): a = 3.086, c = 3.524 Å",
              "room temperature, ambient pressure", "graphite-like B layers, no superatom", "Mg"),
     "c60": (202, {"C60": 4}, "P. A. Heiney et al., PRL 66, 2911 (1991): fcc C60, a = 14.17 Å",
@@ -72,6 +80,11 @@ _ENTRIES: dict[str, tuple] = {
     "nabh4": (216, {"BH4": 4}, "P. Fischer, A. Züttel, Mater. Sci. Forum 443-444, 287 (2004): "
               "cubic NaBH4, a = 6.1635 Å", "room temperature (BH4 orientationally disordered, Fm-3m)",
               "ordered model: BH4 tetrahedra aligned with the cube diagonals, F-43m", "Na"),
+    "libh4": (62, {"BH4": 4}, "J.-Ph. Soulié, G. Renaudin, R. Černý, K. Yvon, J. Alloys Compd. 346, "
+              "200 (2002): orthorhombic LiBH4, Pnma, a = 7.17858, b = 4.43686, c = 6.80321 Å",
+              "room temperature, ambient pressure (below the 381 K transition to P6_3mc)",
+              "Li as published; each BH4 made a regular tetrahedron (B-H 1.22 Å) fitted (Kabsch) to the "
+              "published X-ray B and H positions (B-H spread 1.04-1.29 Å, fit RMSD 0.16 Å)", "Li"),
     "li3ocl": (221, {}, "Y. Zhao, L. L. Daemen, JACS 134, 15042 (2012): Li3OCl antiperovskite, "
                "a = 3.91 Å", "room temperature, ambient pressure", "Cl at 1a, O at 1b, Li at 3c", ""),
     "na3obh4": (215, {"BH4": 1}, "Na3O(BH4) antiperovskite (Y. Sun et al., JACS 141, 5640 (2019)): "
@@ -123,6 +136,14 @@ def build_entry(name: str) -> Atoms:
     if name == "xb12":
         return _from_genome_units(np.eye(3) * 4.564, [("B12", [0, 0, 0], one)],
                                   [(Z["Sr"], [0.5, 0.5, 0.5])])
+    if name == "b4c":
+        return _boron_carbide()
+    if name == "libh4":
+        return _regular_units(crystal(
+            ["Li", "B", "H", "H", "H"], basis=[(0.1568, 0.25, 0.1015), (0.3040, 0.25, 0.4305),
+                                              (0.900, 0.25, 0.956), (0.404, 0.25, 0.280),
+                                              (0.172, 0.054, 0.428)],
+            spacegroup=62, cellpar=[7.17858, 4.43686, 6.80321, 90, 90, 90]), "BH4")
     if name == "mgb2":
         return crystal(["Mg", "B"], basis=[(0, 0, 0), (1 / 3, 2 / 3, 0.5)], spacegroup=191,
                        cellpar=[3.086, 3.086, 3.524, 90, 90, 120])
@@ -151,6 +172,49 @@ def build_entry(name: str) -> Atoms:
         return _from_genome_units(np.eye(3) * 3.87, [("NH4", [0, 0, 0], one)],
                                   [(Z["Cl"], [0.5, 0.5, 0.5])])
     raise CspError(f"unknown seed {name!r}; known: {', '.join(_ENTRIES)}")
+
+
+def _boron_carbide(a_hex: float = 5.600, c_hex: float = 12.07, cb: float = 1.43) -> Atoms:
+    """B12(CBC) in the rhombohedral cell of the given hexagonal lattice (see _ENTRIES)."""
+    from ase.data import atomic_numbers as Z
+    from ase.geometry import cellpar_to_cell
+
+    from csp.genome import matrix_to_quat
+
+    a = math.sqrt(a_hex**2 / 3 + c_hex**2 / 9)
+    alpha = math.degrees(math.acos((2 * c_hex**2 - 3 * a_hex**2) / (2 * c_hex**2 + 6 * a_hex**2)))
+    cell = cellpar_to_cell([a, a, a, alpha, alpha, alpha])
+    axis = cell.sum(axis=0) / np.linalg.norm(cell.sum(axis=0))  # the 3-fold axis
+    perp = cell[0] - cell[1]
+    perp -= axis * (perp @ axis)
+    # template C3 axis (1,1,1) onto the 3-fold axis and one of its C2 axes onto a_hex:
+    # the alpha-boron orientation (polar vertices towards the neighbouring icosahedra)
+    c2 = np.array([0.30901699, -0.80901699, 0.5])
+    rot = _frame(axis, perp).T @ _frame(np.ones(3) / math.sqrt(3), c2)
+    centre = cell.sum(axis=0) / 2
+    chain = [np.linalg.solve(cell.T, centre + s * cb * axis) for s in (1.0, -1.0)]
+    return _from_genome_units(cell, [("B12", [0, 0, 0], matrix_to_quat(rot))],
+                              [(Z["C"], chain[0]), (Z["C"], chain[1]), (Z["B"], [0.5, 0.5, 0.5])])
+
+
+def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Orthonormal rows: e1 along u, e2 in the (u, v) plane."""
+    e1 = u / np.linalg.norm(u)
+    e2 = v - e1 * (e1 @ v)
+    e2 /= np.linalg.norm(e2)
+    return np.stack([e1, e2, np.cross(e1, e2)])
+
+
+def _regular_units(atoms: Atoms, unit_name: str) -> Atoms:
+    """The crystal with every instance of a unit replaced by its ideal template, fitted
+    (Kabsch) to the published positions (centre and orientation kept)."""
+    from csp.recognition import recognise
+    from csp.units import get_unit
+
+    genome, report = recognise(atoms, [get_unit(unit_name)], rmsd_tol=0.3, dist_tol=0.3)
+    if report.counts.get(unit_name, 0) == 0:
+        raise CspError(f"seed model: no {unit_name} found to regularise")
+    return genome.to_atoms(wrap=True)
 
 
 def write_library(directory: Path = DATA) -> None:
@@ -360,6 +424,23 @@ def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] |
         centres.append(f)
         quats.append(matrix_to_quat(rot))
     return Genome.from_units(cell, placed, centres, quats, nums, frac)
+
+
+def primitive_genome(genome: Genome, symprec: float = 1e-3) -> Genome:
+    """The same crystal in its primitive cell (spglib), units recognised again with the
+    genome's own unit kinds; the genome itself when it is primitive already."""
+    import spglib
+
+    from csp.recognition import recognise
+
+    atoms = genome.to_atoms(wrap=True)
+    cell = spglib.standardize_cell((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
+                                   to_primitive=True, no_idealize=True, symprec=symprec)
+    if cell is None or len(cell[2]) >= len(atoms):
+        return genome
+    prim = Atoms(numbers=cell[2], scaled_positions=cell[1], cell=cell[0], pbc=True)
+    out, _ = recognise(prim, list(genome.kinds) or None)
+    return out
 
 
 def resolve_seed(spec: Any) -> list[Genome]:

@@ -282,3 +282,26 @@ def test_worker_thread_settings():
 
     with process_executor(1, threads=3) as ex:
         assert ex.submit(_thread_env).result() == ("3",) * len(THREAD_ENV)
+
+
+def test_seeded_search_keeps_xb12_and_ub12_seeds():
+    """Seeds enter first, marked origin=seed: the superatomic XB12 (B12 unit + Sr) as a
+    genome of the search, the UB12-type SrB12 (a B network, no icosahedra; reduced to its
+    13-atom primitive cell to fit 1-2 formula units) as a ranked competitor that is never
+    a parent. The best found is at or below both."""
+    cfg = make_config(seeds=["xb12:Sr", "ub12:Sr"], search={"max_evaluations": 20})
+    search, evs = run_serial(cfg)
+    seeds = [e for e in evs if e.task.origin == "seed"]
+    assert [e.task.candidate_id for e in seeds] == [0, 1]
+    assert [e.task.genome.unit_counts() for e in seeds] == [{"B12": 1}, {}]
+    assert all(e.status == "relaxed" and len(e.task.genome) == 13 for e in seeds)
+    ub12 = next(i for i in search.individuals[50.0] if i.candidate_id == 1)
+    assert not ub12.breed and ub12 not in search.population(50.0)
+    assert all(1 not in e.task.parents for e in evs)
+    best = search.best[50.0].enthalpy_per_atom
+    assert best <= min(e.result.enthalpy_per_atom for e in seeds) + 1e-12
+
+
+def test_seed_outside_the_composition_is_an_error():
+    with pytest.raises(CspError, match="outside the search's composition space"):
+        run_serial(make_config(seeds=["cab6"]))

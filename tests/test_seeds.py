@@ -50,6 +50,10 @@ def test_required_counts():
     _, rep = recognise(Atoms(numbers=num, scaled_positions=pos, cell=lat, pbc=True))
     assert rep.counts == {"C60": 1} and rep.free == {"K": 3}
     assert recognise(load_seed_atoms("nabh4"))[1].counts == {"BH4": 4}
+    libh4 = recognise(load_seed_atoms("libh4"))[1]
+    assert libh4.counts == {"BH4": 4} and libh4.free == {"Li": 4}
+    b4c = recognise(load_seed_atoms("b4c"))[1]  # B12(CBC): inter-icosahedral B-B 1.77 Å
+    assert b4c.counts == {"B12": 1} and b4c.free == {"B": 1, "C": 2}
 
 
 def test_recognition_with_short_inter_unit_bonds_and_supercells():
