@@ -331,6 +331,38 @@ def _reference_cell(lattice_type: str) -> np.ndarray:
     return cellpar_to_cell(par)
 
 
+@functools.lru_cache(maxsize=8192)
+def _orbit_rotations(number: int, wyckoff_index: int) -> np.ndarray:
+    """(m, 3, 3) fractional rotations of space-group operations that carry the
+    representative of a Wyckoff orbit onto each member.
+
+    The orbit operations of a special position are maps from its free parameters (e.g.
+    ``0,1/2,1/2`` has a zero rotation part), not symmetry operations; a unit's
+    orientation on each member needs the operation g of the group (from the general
+    position) with g(rep) = member. Any such g serves: two differ by a site operation,
+    which the unit's orientation respects.
+    """
+    table = wyckoff_table(number)
+    w = table.wyckoffs[wyckoff_index]
+    gen = table.wyckoffs[0]  # the general position: every operation (with centring)
+    rng = np.random.default_rng(12345)
+    trials = [w.rep[:3, :3] @ rng.random(3) + w.rep[:3, 3] for _ in range(2)]
+    images = [(np.einsum("kij,j->ki", gen.ops_rot, x) + gen.ops_tr) for x in trials]
+    out = np.empty((w.multiplicity, 3, 3))
+    for k in range(w.multiplicity):
+        ok = np.ones(len(gen.ops_rot), bool)
+        for x, img in zip(trials, images):
+            target = (w.ops_rot[k] @ x + w.ops_tr[k]) % 1.0
+            d = (img - target + 0.5) % 1.0 - 0.5
+            ok &= np.abs(d).max(axis=1) < 1e-6
+        if not ok.any():
+            raise GenerationError(f"space group {number} {w.label}: no operation maps the "
+                                  f"representative onto orbit member {k}")
+        out[k] = gen.ops_rot[int(np.argmax(ok))]
+    out.setflags(write=False)
+    return out
+
+
 def _cartesian(rot_frac: np.ndarray, cell: np.ndarray) -> np.ndarray:
     """Fractional rotations (k, 3, 3) of a cell (rows) as Cartesian matrices."""
     a = cell.T
@@ -462,7 +494,7 @@ def _symmetric(composition: Composition, number: int, v0: float, rng: np.random.
                 sol = solve_site(obj, _cartesian(w.site_rot, conv_cell))
                 if sol is None:
                     raise _Retry(f"{key} cannot be oriented on {w.label}")
-                ops = _cartesian(w.ops_rot, conv_cell)
+                ops = _cartesian(_orbit_rotations(number, i), conv_cell)
                 improper = _an_improper(obj)
             for _ in range(ORBIT_TRIES if (w.dof > 0 or is_unit) else 1):
                 mark = p.mark()

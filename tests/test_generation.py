@@ -179,3 +179,29 @@ def test_joint_site_check_fails_fast():
     assert 200 in possible_groups(parse_composition("Sr1 (B12)1"), 195, 230)
     with pytest.raises(GenerationError, match="200"):
         generate(c, 50.0, np.random.default_rng(0), spacegroup=200, max_attempts=1)
+
+
+@pytest.mark.parametrize("comp, pressure", [("Sr1 (B12)1", 50.0), ("Na2 (BH4)2", 0.0)])
+def test_every_possible_group_gives_valid_symmetric_crystals(comp, pressure):
+    """One structure per space group that can hold the composition: valid, units whole,
+    and spglib finds the group or a supergroup (never fewer point operations). Units on
+    special orbits are oriented by the group operation that carries the representative
+    to each member (the orbit maps of a special position have singular rotation parts)."""
+    from csp.operators.generation import _centring_factor, possible_groups
+
+    def n_ops(number: int) -> int:
+        t = wyckoff_table(number)
+        return t.wyckoffs[0].multiplicity // _centring_factor(t)
+
+    c = parse_composition(comp)
+    made = 0
+    for sg in possible_groups(c, 1, 230):
+        try:
+            g = generate(c, pressure, np.random.default_rng(sg), spacegroup=sg, max_attempts=25)
+        except GenerationError:
+            continue
+        made += 1
+        assert check_genome(g)[0], sg
+        assert g.from_atoms(g.to_atoms())[1].intact
+        assert n_ops(spacegroup(g)) >= n_ops(sg), (sg, spacegroup(g))
+    assert made >= 0.9 * len(possible_groups(c, 1, 230))
