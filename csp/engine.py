@@ -184,6 +184,8 @@ class Search:
         self.elements = tuple(sorted({e for c in self.compositions for e in c.element_counts()}))
         self.next_id = 0
         self.n_evaluated = 0
+        self.n_cross = 0  # cross-pressure re-relaxations among n_evaluated
+        self._crossed: set[tuple[int, float]] = set()  # (source candidate, pressure) asked
         self.pending: dict[int, tuple[Task, Any]] = {}
         self.individuals: dict[float, list[Individual]] = {p: [] for p in self.pressures}
         self.started = {p: 0 for p in self.pressures}
@@ -197,16 +199,41 @@ class Search:
     # ----------------------------------------------------------------- budget
     @property
     def budget_left(self) -> int:
-        """Relaxations that may still be asked (budget minus done minus in flight)."""
-        return self.config.search.max_evaluations - self.n_evaluated - len(self.pending)
+        """Relaxations that may still be asked: the budget minus those done and in flight,
+        plus the cross-pressure re-relaxations still due (they do not use the budget)."""
+        main_pending = sum(1 for t, _ in self.pending.values() if t.origin != "cross")
+        main = self.config.search.max_evaluations - (self.n_evaluated - self.n_cross) - main_pending
+        return max(main, 0) + len(self._cross_due())
 
     @property
     def done(self) -> bool:
-        """True when the budget is spent or the search stalled (no new best for N)."""
+        """True when the budget is spent or the search stalled (no new best for N), and
+        no cross-pressure re-relaxation is due."""
+        if self._cross_due():
+            return False
         n = self.config.search.stop_after_no_improvement
         if n and self.since_improvement >= n:
             return True
-        return self.n_evaluated >= self.config.search.max_evaluations
+        return self.n_evaluated - self.n_cross >= self.config.search.max_evaluations
+
+    def _cross_due(self) -> list[tuple[Individual, float]]:
+        """Hull phases (fixed composition: the best structure) found at one pressure and
+        not yet re-relaxed at the others, so every pressure's hull sees them."""
+        if len(self.pressures) < 2:
+            return []
+        due = []
+        for p in self.pressures:
+            self._update_fitness(p)
+            if self.config.composition.variable:
+                phases = [i for i in self.individuals[p] if i.fitness <= 1e-6]
+            else:
+                phases = [self.best[p]] if self.best[p] is not None else []
+            for ind in phases:
+                if ind.origin == "cross":
+                    continue
+                due += [(ind, q) for q in self.pressures
+                        if q != p and (ind.candidate_id, q) not in self._crossed]
+        return due
 
     def allowed(self, genome: Genome) -> bool:
         """Is this genome's composition inside the search's composition space?"""
@@ -261,6 +288,16 @@ class Search:
         Raises:
             CspError: when no structure of the composition can be generated at all.
         """
+        due = self._cross_due()
+        if due:
+            ind, q = due[0]
+            cid = self.next_id
+            self.next_id += 1
+            task = Task(cid, ind.genome, "cross", "cross", (ind.candidate_id,), q)
+            self._crossed.add((ind.candidate_id, q))
+            self.pending[cid] = (task, self._fp(task.genome))
+            self.started[q] += 1
+            return task
         for attempt in range(MAX_REJECTIONS + 1):
             cid = self.next_id
             self.next_id += 1
@@ -431,6 +468,7 @@ class Search:
                 ind: Individual | None) -> Evaluation:
         ev = Evaluation(task, result, status, reason, self.n_evaluated, twin)
         self.n_evaluated += 1
+        self.n_cross += task.origin == "cross"
         self.counts[status] = self.counts.get(status, 0) + 1
         improved = False
         if ind is not None:
@@ -465,6 +503,8 @@ class Search:
             pending: the candidate was in flight: it becomes pending again (re-submit it).
         """
         self.next_id = max(self.next_id, task.candidate_id + 1)
+        if task.origin == "cross" and task.parents:
+            self._crossed.add((task.parents[0], task.pressure))
         if task.origin == "seed":
             self._seeds_used[task.pressure] = min(len(self._seeds),
                                                  self._seeds_used[task.pressure] + 1)
@@ -515,7 +555,8 @@ class Search:
             if b is not None:
                 best[p] = {"candidate_id": b.candidate_id, "formula": b.genome.formula,
                            "enthalpy_per_atom": b.enthalpy_per_atom, "fitness": b.fitness}
-        return {"evaluated": self.n_evaluated, "pending": len(self.pending),
+        return {"evaluated": self.n_evaluated - self.n_cross, "cross": self.n_cross,
+                "pending": len(self.pending),
                 "budget": self.config.search.max_evaluations, "counts": dict(self.counts),
                 "best": best}
 

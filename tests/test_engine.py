@@ -9,6 +9,7 @@ import pytest
 
 from csp.config import parse_config
 from csp.errors import CspError
+from csp.genome import Genome
 
 
 def make_config(**over) -> dict:
@@ -305,3 +306,44 @@ def test_seeded_search_keeps_xb12_and_ub12_seeds():
 def test_seed_outside_the_composition_is_an_error():
     with pytest.raises(CspError, match="outside the search's composition space"):
         run_serial(make_config(seeds=["cab6"]))
+
+
+def test_hull_phases_are_re_relaxed_at_the_other_pressures():
+    """Two pressures: the best structure found at each is re-relaxed at the other
+    (origin "cross", parent = the source), beyond the budget, once per phase."""
+    cfg = make_config(pressures=[0, 50], search={"max_evaluations": 24})
+    cfg.pop("pressure")
+    search, evs = run_serial(cfg)
+    cross = [e for e in evs if e.task.origin == "cross"]
+    assert cross and search.n_cross == len(cross)
+    assert search.n_evaluated - search.n_cross == 24  # the budget is for the search itself
+    by_id = {e.task.candidate_id: e for e in evs}
+    pairs = set()
+    for e in cross:
+        (src,) = e.task.parents
+        assert by_id[src].task.pressure != e.task.pressure
+        assert e.task.genome.equals(Genome.from_dict(by_id[src].result.genome))
+        pairs.add((src, e.task.pressure))
+    assert len(pairs) == len(cross)  # never twice
+    for p in (0.0, 50.0):  # each pressure's final best was sent to the other one
+        assert (search.best[p].candidate_id, 50.0 - p) in pairs or search.best[p].origin == "cross"
+
+
+def test_restore_remembers_cross_relaxations(tmp_path):
+    from csp.engine import Search
+    from csp.evaluate import evaluate
+    from csp.parallel import SerialExecutor, drive
+    from csp.store import Store
+
+    d = make_config(pressures=[0, 50], search={"max_evaluations": 16})
+    d.pop("pressure")
+    cfg = parse_config(d)
+    search = Search(cfg)
+    store = Store.create(tmp_path / "run", cfg.to_dict())
+    drive(search, SerialExecutor(), partial(evaluate, relaxer_spec="fake"), slots=1,
+          on_pending=store.add_pending, on_done=store.write)
+    again = Search(cfg)
+    for c in store.candidates():
+        again.restore(c.task, c.result, c.status, c.reason, pending=c.status == "pending")
+    assert again._crossed == search._crossed and again.n_cross == search.n_cross > 0
+    assert again.done and again.budget_left == 0

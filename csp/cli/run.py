@@ -230,7 +230,8 @@ class _Progress:
         c = s["counts"]
         r = ev.result
         h = f"{r.enthalpy_per_atom:+.4f}" if r is not None and r.status != "failed" else "   —   "
-        line = (f"[{s['evaluated']:>4}/{s['budget']}] #{ev.task.candidate_id:<5} "
+        cross = f"+{s['cross']}x" if s.get("cross") else ""
+        line = (f"[{s['evaluated']:>4}/{s['budget']}{cross}] #{ev.task.candidate_id:<5} "
                 f"{ev.task.origin:<10.10} {ev.status:<12} H={h} eV/at "
                 f"{(r.spacegroup if r else ''):<8.8} | best {self._best()} | dup {c['duplicate']}"
                 f"+{c['prerelax_duplicate']} fail {c['failed']} broken {c['broken_units']} | "
