@@ -145,7 +145,23 @@ def mpi_size() -> int:
         return 1
     from mpi4py import MPI
 
+    _serial_ase()
     return MPI.COMM_WORLD.Get_size()
+
+
+def _serial_ase() -> None:
+    """Make ASE see one process on every rank.
+
+    Once mpi4py is imported, ``ase.parallel.world`` can become MPI-aware; then ASE's
+    file I/O (``ase.io.write``, ``ase.db`` writes, file-based calculators) runs on rank
+    0 only and broadcasts, a collective call that hangs when only one rank makes it.
+    Each csp rank works alone (the engine writes the database, a worker relaxes its own
+    candidate), so ASE must act serially everywhere.
+    """
+    import ase.parallel
+
+    if getattr(ase.parallel.world, "size", 1) != 1:
+        ase.parallel.world = ase.parallel.DummyMPI()
 
 
 def mpi_rank() -> int:

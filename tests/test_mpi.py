@@ -36,3 +36,24 @@ def test_mpiexec_bad_config_exits_nonzero(tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode != 0 and "pressure must be >= 0 GPa" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+ASE_IO = """import sys
+from csp.parallel import mpi_rank, mpi_size
+size, rank = mpi_size(), mpi_rank()
+from ase import Atoms
+from ase.io import write
+write(f"{sys.argv[1]}/rank{rank}.xyz", Atoms("H", positions=[[0, 0, rank]]))
+print(size)
+"""
+
+
+@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="no mpiexec")
+def test_ase_file_io_works_on_every_rank(tmp_path):
+    """With mpi4py imported, ASE's writers would write on rank 0 only (and broadcast);
+    csp makes ASE serial on each rank, so a worker's own files get written."""
+    p = subprocess.run(["mpiexec", "-n", "2", sys.executable, "-c", ASE_IO, str(tmp_path)],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["2", "2"]
+    assert (tmp_path / "rank0.xyz").is_file() and (tmp_path / "rank1.xyz").is_file()
