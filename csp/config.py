@@ -155,6 +155,9 @@ class SearchSettings:
             or "keep".
         max_unit_rmsd: units whose re-fit RMSD exceeds this are counted broken, Å.
         adaptive_operators: re-weight operators by their recent success.
+        stop_at_enthalpy: stop once a relaxed structure with intact units reaches this
+            enthalpy per atom (eV/atom) at any pressure (benchmarks: time to a known
+            ground state); None: never.
     """
 
     population_size: int = 20
@@ -167,6 +170,7 @@ class SearchSettings:
     broken_units: str = "reject"
     max_unit_rmsd: float = 0.5
     adaptive_operators: bool = True
+    stop_at_enthalpy: float | None = None
 
     @property
     def n_initial(self) -> int:
@@ -239,6 +243,8 @@ class Config:
         d["relaxer"] = self.relaxer
         s = asdict(self.search)
         s["spacegroups"] = list(self.search.spacegroups) if self.search.spacegroups else "any"
+        if s["stop_at_enthalpy"] is None:  # TOML has no null: absent means never
+            del s["stop_at_enthalpy"]
         d["search"] = s
         d["operators"] = {n: ({"weight": w, **dict(p)} if p else w) for n, w, p in self.operators}
         d["seeds"] = list(self.seeds)
@@ -433,7 +439,18 @@ def _parse_search(d: dict) -> SearchSettings:
         random_fraction=_float(t, "random_fraction", s, 0.1, 0.0, 1.0),
         broken_units=_str(t, "broken_units", s, "reject", ("reject", "keep")),
         max_unit_rmsd=_float(t, "max_unit_rmsd", s, 0.5, 0.0, strict=True),
-        adaptive_operators=_bool(t, "adaptive_operators", s, True))
+        adaptive_operators=_bool(t, "adaptive_operators", s, True),
+        stop_at_enthalpy=_optional_real(t, "stop_at_enthalpy", s))
+
+
+def _optional_real(t: dict, key: str, section: str) -> float | None:
+    """A finite number (any sign) or absent."""
+    if key not in t:
+        return None
+    v = t[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"{_where(section, key)} must be a number (eV/atom), got {v!r}")
+    return float(v)
 
 
 def _parse_operators(d: dict) -> tuple:

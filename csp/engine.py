@@ -214,6 +214,10 @@ class Search:
         n = self.config.search.stop_after_no_improvement
         if n and self.since_improvement >= n:
             return True
+        target = self.config.search.stop_at_enthalpy
+        if target is not None and any(b is not None and b.intact and b.enthalpy_per_atom <= target
+                                      for b in self.best.values()):
+            return True
         return self.n_evaluated - self.n_cross >= self.config.search.max_evaluations
 
     def _cross_due(self) -> list[tuple[Individual, float]]:

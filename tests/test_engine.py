@@ -347,3 +347,13 @@ def test_restore_remembers_cross_relaxations(tmp_path):
         again.restore(c.task, c.result, c.status, c.reason, pending=c.status == "pending")
     assert again._crossed == search._crossed and again.n_cross == search.n_cross > 0
     assert again.done and again.budget_left == 0
+
+
+def test_stop_at_enthalpy_ends_the_search_early():
+    _, free = run_serial(make_config(search={"max_evaluations": 30}))
+    told = [e for e in free if e.status == "relaxed"]
+    target = sorted(e.result.enthalpy_per_atom for e in told)[len(told) // 2]  # the median
+    search, evs = run_serial(make_config(search={"max_evaluations": 30,
+                                                 "stop_at_enthalpy": target}))
+    assert search.done and search.n_evaluated < 30
+    assert search.best[50.0].enthalpy_per_atom <= target

@@ -60,32 +60,44 @@ def first_hit(db_path: Path, target: float, tol: float) -> tuple[int | None, flo
     return hit, best, len(rows), wall
 
 
-def method_config(config: Path, method: str, outdir: Path) -> Path:
-    """The TOML file to run for a method (``random``: a copy with random_fraction = 1)."""
-    if method == "ga":
-        return config
-    if method != "random":
-        raise SystemExit(f"unknown method {method!r}: use ga or random")
-    d = tomllib.loads(config.read_text())
+def with_search_keys(config: Path, keys: dict, path: Path) -> Path:
+    """A copy of a TOML config with keys set in its [search] table (others kept)."""
     lines = config.read_text().splitlines()
-    out, in_search, done = [], False, False
+    out, in_search, placed = [], False, False
+    extra = [f"{k} = {v!r}" for k, v in keys.items()]
     for line in lines:
-        if line.strip().startswith("[") and in_search and not done:
-            out.append("random_fraction = 1.0")
-            done = True
-        in_search = line.strip() == "[search]" or (in_search and not line.strip().startswith("["))
-        if in_search and line.strip().startswith("random_fraction"):
+        head = line.strip().startswith("[")
+        if head and in_search and not placed:
+            out += extra
+            placed = True
+        if head:
+            in_search = line.strip() == "[search]"
+        if in_search and line.split("=")[0].strip() in keys:
             continue
         out.append(line)
-    if not done:
-        if "search" not in d:
+    if not placed:
+        if not in_search:
             out.append("[search]")
-        out.append("random_fraction = 1.0")
-    outdir.mkdir(parents=True, exist_ok=True)
-    path = outdir / f"{config.stem}.random.toml"
+        out += extra
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out) + "\n")
     tomllib.loads(path.read_text())  # still valid TOML
     return path
+
+
+def method_config(config: Path, method: str, outdir: Path, stop_at: float | None) -> Path:
+    """The TOML file to run for a method: ``random`` sets random_fraction = 1; with
+    ``stop_at`` the run ends at the first relaxed structure at or below that enthalpy
+    (the statistic is the relaxations to the first hit: the rest of the budget would
+    not change it)."""
+    if method not in ("ga", "random"):
+        raise SystemExit(f"unknown method {method!r}: use ga or random")
+    keys: dict = {"random_fraction": 1.0} if method == "random" else {}
+    if stop_at is not None:
+        keys["stop_at_enthalpy"] = round(stop_at, 6)
+    if not keys:
+        return config
+    return with_search_keys(config, keys, outdir / f"{config.stem}.{method}.toml")
 
 
 def main() -> None:
@@ -98,6 +110,8 @@ def main() -> None:
     ap.add_argument("--outroot", type=Path, default=Path("runs"))
     ap.add_argument("--json", type=Path, help="write the per-seed results here")
     ap.add_argument("--csp-args", default="", help="extra arguments for csp run")
+    ap.add_argument("--full-budget", action="store_true",
+                    help="run every search to its budget (default: stop at the first hit)")
     args = ap.parse_args()
 
     from csp.config import load_config
@@ -112,7 +126,8 @@ def main() -> None:
           f"{out.spacegroup}, units intact {out.units_intact}", flush=True)
     summary = []
     for method in args.methods:
-        path = method_config(args.config, method, args.outroot)
+        stop = None if args.full_budget else out.enthalpy_per_atom + args.tolerance
+        path = method_config(args.config, method, args.outroot, stop)
         for seed in args.seeds:
             outdir = args.outroot / f"{method}-seed{seed}"
             cmd = [sys.executable, "-m", "csp", "run", str(path), "--seed", str(seed),
