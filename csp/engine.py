@@ -214,11 +214,16 @@ class Search:
         n = self.config.search.stop_after_no_improvement
         if n and self.since_improvement >= n:
             return True
-        target = self.config.search.stop_at_enthalpy
-        if target is not None and any(b is not None and b.intact and b.enthalpy_per_atom <= target
-                                      for b in self.best.values()):
+        if self.target_reached:
             return True
         return self.n_evaluated - self.n_cross >= self.config.search.max_evaluations
+
+    @property
+    def target_reached(self) -> bool:
+        """A relaxed, intact structure at or below ``[search] stop_at_enthalpy``."""
+        target = self.config.search.stop_at_enthalpy
+        return target is not None and any(
+            b is not None and b.intact and b.enthalpy_per_atom <= target for b in self.best.values())
 
     def _cross_due(self) -> list[tuple[Individual, float]]:
         """Hull phases (fixed composition: the best structure) found at one pressure and

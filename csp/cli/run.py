@@ -252,7 +252,9 @@ class _Progress:
 
     def footer(self, why: str, left: int) -> None:
         s = self.search.summary()
-        msg = {"budget": "budget reached", "stalled": "no improvement: stopped",
+        stalled = ("target enthalpy reached" if self.search.target_reached
+                   else "no improvement: stopped")
+        msg = {"budget": "budget reached", "stalled": stalled,
                "stopped": f"stopped ({left} in flight left pending; continue with --resume)"}[why]
         print(f"csp run: {msg}; {s['evaluated']} evaluations, counts {s['counts']}; best "
               f"{self._best()}; database {self.store.path}", file=sys.stdout if why != "stopped"
