@@ -620,12 +620,22 @@ def _build_operators(config: Config) -> dict[str, tuple[Operator, float, int]]:
     table = operator_table()
     from csp.operators.registry import make_operator
 
+    from csp.operators.registry import VARIABLE_COMPOSITION
+
     overrides = {n: (w, dict(p)) for n, w, p in config.operators}
     limits = config.limits.to_limits()
+    space = config.composition
     out = {}
     for name, (_factory, weight, n_parents) in table.items():
+        if space.variable and name in VARIABLE_COMPOSITION:
+            weight = VARIABLE_COMPOSITION[name]  # composition-changing moves are on
         w, params = overrides.get(name, (weight, {}))
         if w > 0:
             params.setdefault("limits", limits)
+            if space.variable and name in ("add", "transmute"):
+                params.setdefault("blocks", tuple(space.blocks))
+                params.setdefault("max_atoms", space.max_atoms)
+            if space.variable and name == "remove":
+                params.setdefault("min_atoms", space.min_atoms)
             out[name] = (make_operator(name, **params), float(w), int(n_parents))
     return out

@@ -39,6 +39,8 @@ class Packing:
         self.cell = np.ascontiguousarray(cell, dtype=float)
         self.kinds = list(kinds)
         zs = sorted({int(z) for u in self.kinds for z in u.numbers} | {int(z) for z in numbers})
+        if not zs:
+            raise ValueError("a packing needs at least one unit kind or atom type")
         self.type_of = {z: t for t, z in enumerate(zs)}
         self.table = type_table(tuple(zs), limits)
         self._inv = np.ascontiguousarray(np.linalg.inv(self.cell))
@@ -130,9 +132,7 @@ class Packing:
         """The same contents (fractional centres and atoms, orientations) in the cell
         scaled isotropically by ``volume_factor`` in volume."""
         cell = self.cell * volume_factor ** (1.0 / 3.0)
-        out = Packing(cell, self.kinds, self.numbers, limits, len(self.pos))
-        out.type_of, out._utypes = self.type_of, self._utypes
-        out.table = self.table
+        out = Packing(cell, self.kinds, list(self.type_of), limits, len(self.pos))
         for k, c, r, q in zip(self.unit_kind, self.centres, self.rots, self.quats):
             out.add_unit(k, c, r, quat=q)
         for z, f in zip(self.numbers, self.frac):
