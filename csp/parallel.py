@@ -123,6 +123,10 @@ class _RespawningPool(Executor):
         # a stopped run must not wait for relaxations in flight (they are pending in
         # the database): stop the workers; after a normal finish they are idle anyway
         procs = list((getattr(self._pool, "_processes", None) or {}).values())
+        busy = bool(getattr(self._pool, "_pending_work_items", True))
+        if not busy:  # a normal finish: let the idle workers exit (and free what they hold)
+            self._pool.shutdown(wait=True)
+            return
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
         for proc in procs:
             if proc.is_alive():
