@@ -30,6 +30,16 @@ def _tex(formula: str) -> str:
     return re.sub(r"(\d+)", r"$_{\1}$", formula)
 
 
+def _reduced(formula: str) -> str:
+    """Reduced formula for a label: B12 -> B, Sr2B24 -> SrB12 (units are not split)."""
+    from ase.formula import Formula
+
+    try:
+        return Formula(formula).reduce()[0].format("metal")
+    except ValueError:
+        return formula
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.savefig(path)
@@ -59,11 +69,14 @@ def plot_binary(hull: Hull, path: str | Path, max_ehull: float = 0.3, title: str
     ax.scatter(xs, ys, s=55, color="crimson", edgecolors="black", linewidths=0.8, zorder=4,
                label="on hull")
     for r, xi, yi in zip(np.array(recs, dtype=object)[stable][order], xs, ys):
-        label = _tex(r.formula)
+        label = _tex(_reduced(r.formula))
         if r.spacegroup:
             label += f"\n{r.spacegroup}"
-        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(0, -16 if yi < 0 else 8),
-                    ha="center", va="top" if yi < 0 else "bottom", fontsize=8.5)
+        below = yi < -1e-9  # compounds under the tie line: label below, end members above
+        ha = "left" if xi < 0.05 else "right" if xi > 0.95 else "center"  # inside the axes
+        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(0, -9 if below else 9),
+                    ha=ha, va="top" if below else "bottom", fontsize=8.5, zorder=1.5,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     ax.axhline(0.0, color="0.6", lw=0.8, ls="--", zorder=1)
     ax.set_xlim(-0.05, 1.05)
     shown = np.concatenate([y[show], ys, [0.0]])
@@ -109,7 +122,7 @@ def plot_ternary(hull: Hull, path: str | Path, max_ehull: float = 0.3, title: st
                     vmin=0, vmax=max_ehull * 1000, edgecolors="0.3", linewidths=0.4)
     ax.scatter(xy[stable, 0], xy[stable, 1], s=55, color="crimson", edgecolors="black", zorder=3)
     for r, (xi, yi) in zip(np.array(recs, dtype=object)[stable], xy[stable]):
-        ax.annotate(_tex(r.formula), (xi, yi), textcoords="offset points", xytext=(4, 4),
+        ax.annotate(_tex(_reduced(r.formula)), (xi, yi), textcoords="offset points", xytext=(4, 4),
                     fontsize=8.5)
     for name, (xi, yi), dy in zip(hull.elements, corners, (-14, -14, 6)):
         ax.annotate(_tex(name), (xi, yi), textcoords="offset points", xytext=(0, dy),
@@ -135,35 +148,44 @@ def plot_hull(hull: Hull, path: str | Path, max_ehull: float = 0.3) -> Path:
     raise CspError(f"hull plots are binary or ternary; this hull has {n} end members")
 
 
-def plot_pressures(hulls: Sequence[Hull], path: str | Path) -> Path:
-    """ΔH_hull of the lowest structure per composition at each pressure."""
+def plot_pressures(hulls: Sequence[Hull], path: str | Path, common_only: bool = True) -> Path:
+    """ΔH_hull of the lowest structure per composition at each pressure (grouped bars).
+
+    Args:
+        hulls: one hull per pressure.
+        path: .png / .svg / .pdf.
+        common_only: show only the compositions computed at every pressure (a
+            composition seen at one pressure has nothing to compare with).
+    """
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    allforms: dict[str, float] = {}
-    for h in hulls:
-        for r in h.records():
-            allforms.setdefault(r.formula_reduced if hasattr(r, "formula_reduced") else r.formula,
-                                r.fraction[-1])
     best_per: list[dict[str, float]] = []
+    where: dict[str, float] = {}
     for h in hulls:
         d: dict[str, float] = {}
         for i, r in enumerate(h.records()):
             key = h._reduced[i]
             d[key] = min(d.get(key, np.inf), r.e_above_hull)
+            where.setdefault(key, r.fraction[-1])
         best_per.append(d)
-    keys = sorted({k for d in best_per for k in d},
-                  key=lambda k: next(h.fraction(h._reduced.index(k)) for h in hulls
-                                     if k in h._reduced)[-1])
+    keys = set.intersection(*(set(d) for d in best_per)) if common_only else \
+        {k for d in best_per for k in d}
+    keys = sorted(keys, key=lambda k: (where[k], k))
     xs = np.arange(len(keys))
     width = 0.8 / max(len(hulls), 1)
     for j, (h, d) in enumerate(zip(hulls, best_per)):
-        vals = [d.get(k, np.nan) * 1000 for k in keys]
-        ax.bar(xs + (j - (len(hulls) - 1) / 2) * width, vals, width=width,
-               label=f"{h.pressure_gpa:g} GPa", edgecolor="black", linewidth=0.5)
+        vals = np.array([d.get(k, np.nan) * 1000 for k in keys])
+        pos = xs + (j - (len(hulls) - 1) / 2) * width
+        bars = ax.bar(pos, vals, width=width, label=f"{h.pressure_gpa:g} GPa",
+                      edgecolor="black", linewidth=0.5)
+        on = np.isclose(vals, 0.0, atol=1e-3)
+        ax.plot(pos[on], np.zeros(on.sum()), "v", ms=6, color=bars.patches[0].get_facecolor()
+                if bars.patches else "black", markeredgecolor="black", markeredgewidth=0.5,
+                zorder=4, clip_on=False)
     ax.set_xticks(xs)
     ax.set_xticklabels([_tex(k) for k in keys], rotation=45, ha="right")
     ax.set_ylabel("ΔH$_{hull}$ (meV/atom)")
     ax.axhline(0, color="black", lw=0.8)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, title="▼ on the hull", title_fontsize=8.5)
     ax.set_title("Distance to the hull per composition")
     return _save(fig, path)
