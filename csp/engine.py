@@ -53,8 +53,8 @@ OPERATOR_TRIES = 8
 #: consecutive pre-relaxation duplicates before one is accepted anyway
 MAX_REJECTIONS = 50
 #: random space groups tried per random structure, and placements per group
-GROUP_TRIES = 4
-GROUP_ATTEMPTS = 25
+GROUP_TRIES = 6
+GROUP_ATTEMPTS = 8
 
 
 def operator_table() -> dict[str, tuple[Any, float, int]]:
@@ -176,6 +176,7 @@ class Search:
         self._generate = generate or _default_generate()
         self._groups = groups or _default_groups()
         self._fp, self._dist = fingerprint or _default_fingerprint()
+        self._fp_default = fingerprint is None  # workers send default fingerprints
         ops = operators if operators is not None else _build_operators(config)
         self.operators = {n: _OperatorStats(w, k, op) for n, (op, w, k) in ops.items() if w > 0}
         seed_genomes = list(seeds) if seeds is not None else resolve_seeds(config.seeds)
@@ -462,7 +463,10 @@ class Search:
             else:
                 genome = Genome.from_dict(result.genome)
                 comp = composition_key(genome)
-                fp = self._fp(genome)
+                # the worker fingerprints the relaxed structure when the engine uses the
+                # default fingerprint (saves the engine that work)
+                fp = (result.fingerprint if result.fingerprint is not None
+                      and self._fp_default else self._fp(genome))
                 found = self._relaxed_twin(fp, result.enthalpy_per_atom, comp, task.pressure)
                 if found is not None:
                     status, reason, twin = "duplicate", f"duplicate of {found} after relaxation", found

@@ -100,10 +100,12 @@ class Result:
     wall_time: float = 0.0
     worker: str = ""
     stages: list = field(default_factory=list)
+    fingerprint: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        """Plain-data copy (shallow: ``genome`` and ``stages`` are shared)."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """Plain-data copy (shallow: ``genome`` and ``stages`` are shared); the
+        fingerprint, a cache the worker fills for the engine, is not data."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "fingerprint"}
 
     @classmethod
     def from_dict(cls, d: dict) -> Result:
@@ -238,8 +240,11 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         reason = "; ".join(report.reasons)
         if report.intact and not intact:
             reason = f"unit RMSD {report.max_rmsd:.2f} Å > {max_unit_rmsd} Å"
+        from csp.fingerprint import fingerprint_genome  # the engine's default, computed here
+
         return Result(status="relaxed" if intact else "broken_units", reason=reason,
                       genome=relaxed.to_dict(), units_intact=intact,
+                      fingerprint=fingerprint_genome(relaxed),
                       max_unit_rmsd=float(report.max_rmsd), spacegroup=sg, sg_number=num,
                       wall_time=time.perf_counter() - t0, stages=_stages(out), **fields, **base)
     except Exception as exc:  # noqa: BLE001 - a worker must report, never die

@@ -130,8 +130,12 @@ def _unit_data(key: tuple) -> tuple[np.ndarray, np.ndarray, tuple[_Feature, ...]
     unit = _UNITS[key]
     ops = unit.symmetry_operations()
     proper = np.array([m for m in ops if np.linalg.det(m) > 0])
-    feats = tuple(f for f in (_feature(m) for m in ops) if f is not None)
-    return ops, proper, feats
+    feats: list[_Feature] = []
+    for f in (_feature(m) for m in ops):  # one per (kind, axis line): both signs are tried
+        if f is not None and not any(g.same_kind(f) and abs(abs(g.axis @ f.axis) - 1.0) < 1e-6
+                                     for g in feats):
+            feats.append(f)
+    return ops, proper, tuple(feats)
 
 
 _UNITS: dict[tuple, Unit] = {}
