@@ -81,6 +81,9 @@ class Result:
         spacegroup / sg_number: of the relaxed crystal (spglib, symprec 0.1 Å).
         steps: optimizer steps; wall_time: s; worker: "rank3" / "pid1234".
         stages: per-stage summaries when the relaxer is staged.
+        structure: the relaxed crystal as the relaxer left it, {"cell": (3, 3) Å,
+            "positions": (n, 3) Å} in the genome's atom order (``genome`` is its re-fit
+            with rigid units).
     """
 
     candidate_id: int
@@ -100,6 +103,7 @@ class Result:
     wall_time: float = 0.0
     worker: str = ""
     stages: list = field(default_factory=list)
+    structure: dict | None = None
     fingerprint: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
@@ -244,6 +248,8 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
 
         return Result(status="relaxed" if intact else "broken_units", reason=reason,
                       genome=relaxed.to_dict(), units_intact=intact,
+                      structure={"cell": np.asarray(out.atoms.cell[:]).tolist(),
+                                 "positions": out.atoms.get_positions().tolist()},
                       fingerprint=fingerprint_genome(relaxed),
                       max_unit_rmsd=float(report.max_rmsd), spacegroup=sg, sg_number=num,
                       wall_time=time.perf_counter() - t0, stages=_stages(out), **fields, **base)

@@ -9,7 +9,9 @@ Key-value pairs (names agreed with ``csp.hull``): ``status``, ``reason``,
 ``spacegroup``, ``sg_number``, ``origin``, ``operator``, ``parents`` (comma-separated
 ids, see :func:`parse_parents`), ``candidate_id``, ``eval_index``, ``composition``, ``run_id``, plus ``worker``,
 ``duplicate_of`` and ``sg_target``. ``row.data``: ``genome`` (relaxed), ``initial_genome``,
-``stages``. The resolved configuration is in ``<outdir>/config.resolved.json`` and in
+``stages``. The row's structure is the relaxed crystal as the relaxer left it (the
+initial one for a candidate that was not relaxed); ``genome`` is its re-fit with rigid
+units, in the same atom order. The resolved configuration is in ``<outdir>/config.resolved.json`` and in
 the database metadata.
 """
 
@@ -211,8 +213,13 @@ class Store:
                 genome = Genome.from_dict(res.genome)
             data["stages"] = res.stages
             data["result"] = {k: v for k, v in res.to_dict().items()
-                              if k not in ("genome", "stages")}
-        atoms = genome.to_atoms(wrap=True)
+                              if k not in ("genome", "stages", "structure")}
+        atoms = genome.to_atoms(wrap=False)
+        if res is not None and res.structure is not None and res.genome is not None:
+            # the row holds the relaxed crystal itself; data["genome"] its rigid re-fit
+            atoms.set_cell(res.structure["cell"])
+            atoms.set_positions(res.structure["positions"])
+        atoms.wrap()
         row = self._rows.get(task.candidate_id)
         if row is None:
             row = self.db.write(atoms, key_value_pairs=kvp, data=data)

@@ -108,3 +108,37 @@ def test_ase_db_lists_the_keys(tmp_path, srb12):
                           "candidate_id,status,enthalpy_per_atom,spacegroup,composition"],
                          capture_output=True, text=True, check=True).stdout
     assert "relaxed" in out and "Pm-3" in out and "SrB12" in out
+
+
+class _Stretch:
+    """Test relaxer: expands the crystal by 2 % (units stay intact, atoms do move)."""
+
+    def relax(self, atoms, pressure_gpa, workdir=None):
+        from csp.calculators.fake import FakeRelaxer
+
+        a = atoms.copy()
+        a.set_cell(a.cell[:] * 1.02, scale_atoms=True)
+        return FakeRelaxer().relax(a, pressure_gpa)
+
+
+def test_row_holds_the_relaxed_crystal_and_data_its_rigid_refit(tmp_path, srb12):
+    import ase.db
+    import numpy as np
+
+    from csp.genome import Genome
+
+    task = Task(0, srb12, "seed", pressure=50.0)
+    res = evaluate(task, _Stretch())
+    assert res.status == "relaxed"
+    store = Store.create(tmp_path / "run", {})
+    store.write(_Ev(task, res, "relaxed"))
+    store.close()
+    row = next(ase.db.connect(str(tmp_path / "run" / "csp.db")).select())
+    atoms = row.toatoms()
+    want = srb12.to_atoms()
+    want.set_cell(want.cell[:] * 1.02, scale_atoms=True)
+    want.wrap()
+    assert np.allclose(atoms.cell[:], want.cell[:]) and np.allclose(atoms.positions, want.positions)
+    fit = Genome.from_dict(row.data["genome"])
+    assert np.allclose(fit.cell, want.cell[:])  # the re-fit: same cell, rigid template units
+    assert "structure" not in row.data["result"]
