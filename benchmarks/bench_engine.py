@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from functools import partial
@@ -60,7 +59,7 @@ def main() -> None:
     search._fp = timer.wrap("fingerprint", search._fp)
     for st in search.operators.values():
         st.op = timer.wrap("variation", st.op)
-    import csp.operators.validity as validity
+    from csp.operators import validity
 
     validity.check_genome = timer.wrap("validity checks", validity.check_genome)
     store = None if args.no_db else Store.create(tmp / "run", cfg.to_dict(), force=True)

@@ -16,8 +16,7 @@ import time
 import numpy as np
 from ase import Atoms
 
-from csp.fingerprint import (FingerprintParams, _stack, cosine_distance, distance_matrix,
-                             fingerprint)
+from csp.fingerprint import FingerprintParams, _stack, cosine_distance, distance_matrix, fingerprint
 
 
 def _structure(n: int, rng: np.random.Generator) -> Atoms:

@@ -9,10 +9,10 @@ import argparse
 import time
 
 import numpy as np
-
-from csp.composition import parse_composition
 from csp.operators.generation import generate
 from csp.operators.registry import OPERATORS, make_operator
+
+from csp.composition import parse_composition
 
 
 def main() -> None:

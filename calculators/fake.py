@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
-
 from csp.calculators.base import RelaxOutcome
 
 __all__ = ["EV_PER_GPA_A3", "FakeOutcome", "FakeRelaxer"]

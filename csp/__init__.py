@@ -6,6 +6,6 @@ Heavy parts (torch, matplotlib, mpi4py) are imported lazily, never at ``import c
 
 __version__ = "0.1.0"
 
-from csp.errors import CspError  # noqa: E402
+from csp.errors import CspError
 
 __all__ = ["CspError", "__version__"]

@@ -14,7 +14,7 @@ from ase.data import atomic_numbers
 from csp.errors import CspError
 from csp.units import Unit, UnitError, get_unit
 
-__all__ = ["Composition", "CompositionError", "parse_composition", "oxidation_state"]
+__all__ = ["Composition", "CompositionError", "oxidation_state", "parse_composition"]
 
 
 class CompositionError(CspError):
@@ -50,13 +50,13 @@ class Composition:
             raise CompositionError("composition is empty")
 
     @classmethod
-    def parse(cls, text: str) -> "Composition":
+    def parse(cls, text: str) -> Composition:
         return parse_composition(text)
 
     def unit_objects(self) -> dict[str, Unit]:
         return {name: get_unit(name) for name in self.units}
 
-    def scaled(self, n: int) -> "Composition":
+    def scaled(self, n: int) -> Composition:
         return Composition({k: v * n for k, v in self.units.items()},
                            {k: v * n for k, v in self.atoms.items()})
 
@@ -94,7 +94,7 @@ class Composition:
         return {"units": dict(self.units), "atoms": dict(self.atoms)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Composition":
+    def from_dict(cls, d: dict) -> Composition:
         return cls(units=dict(d.get("units", {})), atoms=dict(d.get("atoms", {})))
 
 

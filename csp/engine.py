@@ -622,9 +622,7 @@ def _default_fingerprint() -> tuple[Callable, Callable]:
 
 def _build_operators(config: Config) -> dict[str, tuple[Operator, float, int]]:
     table = operator_table()
-    from csp.operators.registry import make_operator
-
-    from csp.operators.registry import VARIABLE_COMPOSITION
+    from csp.operators.registry import VARIABLE_COMPOSITION, make_operator
 
     overrides = {n: (w, dict(p)) for n, w, p in config.operators}
     limits = config.limits.to_limits()

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from ase import Atoms
@@ -47,9 +47,18 @@ from numba import njit
 from csp._pbc import frac_of, to_cart
 from csp.errors import CspError
 
-__all__ = ["FingerprintParams", "Fingerprint", "ofp_distance", "fingerprint",
-           "fingerprint_genome", "fingerprints", "genome_distance", "distance_matrix",
-           "cosine_distance", "pair_histogram_numpy"]
+__all__ = [
+    "Fingerprint",
+    "FingerprintParams",
+    "cosine_distance",
+    "distance_matrix",
+    "fingerprint",
+    "fingerprint_genome",
+    "fingerprints",
+    "genome_distance",
+    "ofp_distance",
+    "pair_histogram_numpy",
+]
 
 
 @dataclass(frozen=True)
@@ -319,7 +328,7 @@ class Fingerprint:
     values: np.ndarray
     weights: np.ndarray
     params: FingerprintParams
-    units: "Fingerprint | None" = None
+    units: Fingerprint | None = None
 
     def __post_init__(self) -> None:
         # sqrt(w_k) F_k / |.| stacked: the weighted cosine is then one dot product

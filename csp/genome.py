@@ -16,8 +16,8 @@ interoperability only: unit ``i`` -> tag ``i + 1``, free atoms -> 0).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import numpy as np
 from ase import Atoms
@@ -26,9 +26,18 @@ from ase.data import chemical_symbols, covalent_radii
 from csp.errors import CspError
 from csp.units import BOND_FACTOR, Unit
 
-__all__ = ["Genome", "UnitFit", "FitReport", "GenomeError", "quat_to_matrix",
-           "matrix_to_quat", "random_quaternion", "kabsch", "check_unit_topology",
-           "expand_positions"]
+__all__ = [
+    "FitReport",
+    "Genome",
+    "GenomeError",
+    "UnitFit",
+    "check_unit_topology",
+    "expand_positions",
+    "kabsch",
+    "matrix_to_quat",
+    "quat_to_matrix",
+    "random_quaternion",
+]
 
 
 class GenomeError(CspError):
@@ -356,7 +365,7 @@ class Genome:
         return atoms
 
     # --- re-fit -----------------------------------------------------------------
-    def from_atoms(self, atoms: Atoms, foreign_fraction: float = 0.75) -> tuple["Genome", FitReport]:
+    def from_atoms(self, atoms: Atoms, foreign_fraction: float = 0.75) -> tuple[Genome, FitReport]:
         """Fit this genome's units onto relaxed atoms (same atom order as :meth:`to_atoms`).
 
         Each unit's atoms are unwrapped to the periodic images nearest to where this
@@ -418,10 +427,10 @@ class Genome:
         return new, FitReport(tuple(fits))
 
     # --- convenience --------------------------------------------------------------
-    def replace(self, **changes) -> "Genome":
+    def replace(self, **changes) -> Genome:
         return replace(self, **changes)
 
-    def wrapped(self) -> "Genome":
+    def wrapped(self) -> Genome:
         """Same crystal with unit centres and free atoms in [0, 1)."""
         return replace(self, unit_centres=self.unit_centres % 1.0, atom_frac=self.atom_frac % 1.0)
 
@@ -438,7 +447,7 @@ class Genome:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Genome":
+    def from_dict(cls, d: dict) -> Genome:
         known = {"cell", "kinds", "unit_kind", "unit_centres", "unit_quats", "atom_numbers",
                  "atom_frac"}
         unknown = set(d) - known
@@ -458,10 +467,10 @@ class Genome:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> "Genome":
+    def from_json(cls, text: str) -> Genome:
         return cls.from_dict(json.loads(text))
 
-    def equals(self, other: "Genome", tol: float = 1e-12) -> bool:
+    def equals(self, other: Genome, tol: float = 1e-12) -> bool:
         """Exact (to tol) equality of every field, kinds compared by template."""
         if len(self.kinds) != len(other.kinds) or not all(
                 a.same_as(b, tol) for a, b in zip(self.kinds, other.kinds)):
@@ -479,7 +488,7 @@ class Genome:
                 f"V={self.volume:.1f} Å^3)")
 
     @classmethod
-    def from_units(cls, cell, units: Sequence[Unit], centres, quats, numbers=(), frac=()) -> "Genome":
+    def from_units(cls, cell, units: Sequence[Unit], centres, quats, numbers=(), frac=()) -> Genome:
         """Build a genome from a list of Unit objects (one per placed unit)."""
         kinds: list[Unit] = []
         idx = []

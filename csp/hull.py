@@ -15,16 +15,24 @@ never reached is not invented: a missing end member is an error naming it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from csp.errors import CspError
 
-__all__ = ["HullEntry", "Hull", "HullRecord", "entries_from_db", "build_hull", "cross_relax",
-           "quench"]
+__all__ = [
+    "Hull",
+    "HullEntry",
+    "HullRecord",
+    "build_hull",
+    "cross_relax",
+    "entries_from_db",
+    "quench",
+]
 
 
 @dataclass(frozen=True)

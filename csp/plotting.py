@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from csp.hull import Hull
 
-__all__ = ["plot_hull", "plot_binary", "plot_ternary", "plot_pressures"]
+__all__ = ["plot_binary", "plot_hull", "plot_pressures", "plot_ternary"]
 
 
 def _mpl():

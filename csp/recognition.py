@@ -20,8 +20,8 @@ is not reported as a bare cage plus free H.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from ase import Atoms

@@ -24,8 +24,17 @@ from ase import Atoms
 from csp.errors import CspError
 from csp.genome import Genome
 
-__all__ = ["SeedInfo", "seed_names", "seed_info", "load_seed_atoms", "load_seed", "resolve_seed",
-           "substitute", "primitive_genome", "PROTOTYPES"]
+__all__ = [
+    "PROTOTYPES",
+    "SeedInfo",
+    "load_seed",
+    "load_seed_atoms",
+    "primitive_genome",
+    "resolve_seed",
+    "seed_info",
+    "seed_names",
+    "substitute",
+]
 
 DATA = Path(__file__).parent / "data" / "seeds"
 
@@ -235,7 +244,7 @@ def write_library(directory: Path = DATA) -> None:
         text = path.read_text().splitlines()
         head = [f"# csp seed library: {name}", f"# reference: {ref}", f"# conditions: {cond}",
                 f"# notes: {notes}"]
-        body = [text[0], f"_journal_coden_ASTM ?", f"_publ_section_references '{ref}'",
+        body = [text[0], "_journal_coden_ASTM ?", f"_publ_section_references '{ref}'",
                 f"_exptl_special_details '{cond}; {notes}'"] + text[1:]
         path.write_text("\n".join(head + body) + "\n")
         index[name] = {"formula": atoms.get_chemical_formula(mode="metal"), "spacegroup": sg,

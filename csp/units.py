@@ -47,9 +47,9 @@ import functools
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
@@ -57,15 +57,15 @@ from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 from csp.errors import CspError
 
 __all__ = [
-    "Unit",
     "BOND_FACTOR",
+    "Unit",
     "UnitError",
+    "bond_graph",
     "builtin_units",
     "get_unit",
-    "unit_names",
-    "unit_from_xyz",
-    "bond_graph",
     "register_unit",
+    "unit_from_xyz",
+    "unit_names",
 ]
 
 #: Two atoms are bonded when closer than BOND_FACTOR x (sum of covalent radii).
@@ -209,7 +209,7 @@ class Unit:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Unit":
+    def from_dict(cls, d: dict) -> Unit:
         known = {"name", "numbers", "positions", "point_group", "charge", "bonds", "reference"}
         unknown = set(d) - known
         if unknown:
@@ -220,7 +220,7 @@ class Unit:
                    bonds=np.asarray(d["bonds"], dtype=np.int64).reshape(-1, 2),
                    reference=d.get("reference", ""))
 
-    def same_as(self, other: "Unit", tol: float = 1e-8) -> bool:
+    def same_as(self, other: Unit, tol: float = 1e-8) -> bool:
         """True if both templates have the same atoms, positions and bonds."""
         return (self.name == other.name and len(self) == len(other)
                 and np.array_equal(self.numbers, other.numbers)
@@ -468,7 +468,7 @@ def unit_from_xyz(path: str | Path, charge: int | None = None, name: str | None 
         raise UnitError(f"unit file {str(path)!r} does not exist")
     try:
         atoms = read(path, format="xyz")
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+    except Exception as exc:
         raise UnitError(f"cannot read unit file {str(path)!r}: {exc}") from exc
     first_lines = path.read_text().splitlines()[:2]
     comment = first_lines[1] if len(first_lines) > 1 else ""

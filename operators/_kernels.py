@@ -11,8 +11,15 @@ from numba import njit
 
 from csp._pbc import frac_of, to_cart
 
-__all__ = ["overlap", "overlap_numpy", "image_shifts", "shift_range", "quat_multiply",
-           "axis_angle_quat", "nearest_entity_distance"]
+__all__ = [
+    "axis_angle_quat",
+    "image_shifts",
+    "nearest_entity_distance",
+    "overlap",
+    "overlap_numpy",
+    "quat_multiply",
+    "shift_range",
+]
 
 
 def image_shifts(cell: np.ndarray, cutoff: float) -> np.ndarray:
@@ -49,7 +56,7 @@ def _overlap_kernel(pos, inv, cell, types, owner, table, nsh, start, first):
     bi = -1
     bj = -1
     for i in range(start, n):
-        for j in range(0, i + 1):
+        for j in range(i + 1):
             ex = pos[j, 0] - pos[i, 0]
             ey = pos[j, 1] - pos[i, 1]
             ez = pos[j, 2] - pos[i, 2]
@@ -192,8 +199,7 @@ def _nearest_entity(pos, inv, cell, nsh, entity, n_entities):
                         g2 = f2 + c
                         dx, dy, dz = to_cart(g0, g1, g2, cell)
                         d = np.sqrt(dx * dx + dy * dy + dz * dz)
-                        if d < out[entity[i]]:
-                            out[entity[i]] = d
+                        out[entity[i]] = min(out[entity[i]], d)
     return out
 
 
@@ -245,8 +251,7 @@ def _nearest_distance(points, pos, inv, cell):
                         g2 = f2 + c
                         dx, dy, dz = to_cart(g0, g1, g2, cell)
                         d = dx * dx + dy * dy + dz * dz
-                        if d < out[p]:
-                            out[p] = d
+                        out[p] = min(out[p], d)
     return np.sqrt(out)
 
 

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase.data import atomic_numbers
-
-from csp.composition import Composition
-from csp.errors import CspError
-from csp.genome import Genome, matrix_to_quat, quat_to_matrix, random_quaternion
 from csp.operators.orientation import site_compatible, site_orientation, solve_site
 from csp.operators.packing import Packing
 from csp.operators.validity import Limits, cell_ok
+
+from csp.composition import Composition
+from csp.errors import CspError
+from csp.genome import Genome, quat_to_matrix, random_quaternion
 from csp.units import Unit, get_unit
 from csp.volume import compress
 
@@ -412,7 +412,7 @@ def _partitions_possible(composition: Composition, number: int) -> bool:
         needs.append((n * z, fixed, free))
     mult = [w.multiplicity for w in table.wyckoffs]
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def place(k: int, used: frozenset) -> bool:
         if k == len(needs):
             return True

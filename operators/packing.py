@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from csp.genome import Genome, matrix_to_quat, quat_to_matrix
 from csp.operators._kernels import _overlap_kernel, shift_range
 from csp.operators.validity import Limits, cell_ok, type_table
+
+from csp.genome import Genome, matrix_to_quat, quat_to_matrix
 from csp.units import Unit
 
 __all__ = ["Packing"]

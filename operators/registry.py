@@ -7,12 +7,22 @@ switches them on (``[operators] add = 0.1`` ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any
+
+from csp.operators.variation import (
+    AddBlock,
+    Heredity,
+    RemoveBlock,
+    Rotation,
+    SoftMutation,
+    Strain,
+    Swap,
+    Transmute,
+)
 
 from csp.errors import CspError
-from csp.operators.variation import (AddBlock, Heredity, RemoveBlock, Rotation, SoftMutation,
-                                     Strain, Swap, Transmute)
 
 __all__ = ["OPERATORS", "VARIABLE_COMPOSITION", "make_operator"]
 

@@ -8,18 +8,27 @@ validity check (minimum distances, cell shape) after ``tries`` attempts gives No
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
-
-from csp.genome import Genome, quat_to_matrix, random_quaternion
 from csp.operators._kernels import axis_angle_quat, quat_multiply, reduce_basis
 from csp.operators.packing import Packing
 from csp.operators.validity import Limits, cell_ok, check_genome
 
-__all__ = ["Heredity", "Rotation", "Strain", "Swap", "SoftMutation", "AddBlock",
-           "RemoveBlock", "Transmute", "reduce_cell"]
+from csp.genome import Genome, quat_to_matrix, random_quaternion
+
+__all__ = [
+    "AddBlock",
+    "Heredity",
+    "RemoveBlock",
+    "Rotation",
+    "SoftMutation",
+    "Strain",
+    "Swap",
+    "Transmute",
+    "reduce_cell",
+]
 
 
 def reduce_cell(g: Genome) -> Genome:
@@ -43,8 +52,9 @@ def _child(g: Genome, limits: Limits, **changes: np.ndarray) -> Genome | None:
 
     The trial is tested as arrays: no genome is built for the many trials that fail.
     """
-    from csp.genome import expand_positions
     from csp.operators._kernels import overlap
+
+    from csp.genome import expand_positions
 
     cell = changes.get("cell", g.cell)
     if not cell_ok(cell, limits)[0]:

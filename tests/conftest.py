@@ -56,7 +56,7 @@ def srb12() -> Genome:
 
 
 # hypothesis: no example database in the working directory, no per-example deadline
-from hypothesis import settings as _hyp_settings  # noqa: E402
+from hypothesis import settings as _hyp_settings
 
 _hyp_settings.register_profile("csp", database=None, deadline=None)
 _hyp_settings.load_profile("csp")

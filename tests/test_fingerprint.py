@@ -10,9 +10,17 @@ from ase.data import atomic_numbers
 from scipy.spatial.transform import Rotation
 
 from csp.errors import CspError
-from csp.fingerprint import (FingerprintParams, _hist, distance_matrix, fingerprint,
-                             fingerprint_genome, fingerprints, genome_distance, ofp_distance,
-                             pair_histogram_numpy)
+from csp.fingerprint import (
+    FingerprintParams,
+    _hist,
+    distance_matrix,
+    fingerprint,
+    fingerprint_genome,
+    fingerprints,
+    genome_distance,
+    ofp_distance,
+    pair_histogram_numpy,
+)
 from tests.conftest import alpha_boron, simple_cubic_xb12
 
 

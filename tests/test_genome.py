@@ -9,8 +9,15 @@ from ase.neighborlist import neighbor_list
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csp.genome import (Genome, GenomeError, check_unit_topology, kabsch, matrix_to_quat,
-                        quat_to_matrix, random_quaternion)
+from csp.genome import (
+    Genome,
+    GenomeError,
+    check_unit_topology,
+    kabsch,
+    matrix_to_quat,
+    quat_to_matrix,
+    random_quaternion,
+)
 from csp.units import get_unit, unit_names
 from tests.conftest import alpha_boron, simple_cubic_xb12
 

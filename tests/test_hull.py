@@ -110,7 +110,6 @@ class _EMTRelaxer:
         from ase.filters import FrechetCellFilter
         from ase.optimize import BFGS
         from ase.units import GPa
-
         from csp.calculators.base import RelaxOutcome, enthalpy, pressure_from_stress
 
         a = atoms.copy()

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from csp.operators._kernels import (
+    axis_angle_quat,
+    nearest_entity_distance,
+    nearest_entity_distance_numpy,
+    overlap,
+    overlap_numpy,
+    quat_multiply,
+    quat_multiply_numpy,
+)
+from csp.operators.generation import generate
+from csp.operators.registry import OPERATORS, make_operator
+from csp.operators.validity import check_genome
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csp.composition import parse_composition
 from csp.errors import CspError
 from csp.genome import Genome
-from csp.operators._kernels import (axis_angle_quat, nearest_entity_distance,
-                                    nearest_entity_distance_numpy, overlap, overlap_numpy,
-                                    quat_multiply, quat_multiply_numpy)
-from csp.operators.generation import generate
-from csp.operators.registry import OPERATORS, make_operator
-from csp.operators.validity import check_genome
 
 _POOL: dict[str, list[Genome]] = {}
 
@@ -169,6 +175,7 @@ def test_overlap_kernel_sees_every_image(seed, edge, skew):
     """Units unwrapped around centres near a face reach beyond the cell; the kernel must
     still find the nearest image (a raw-displacement kernel with +-1 shifts does not)."""
     from csp.operators.validity import Limits, type_table
+
     from csp.units import get_unit
 
     rng = np.random.default_rng(seed)
@@ -187,7 +194,6 @@ def test_overlap_kernel_sees_every_image(seed, edge, skew):
 
 def test_cell_reduction_matches_ase_minkowski():
     from ase.geometry import minkowski_reduce
-
     from csp.operators._kernels import reduce_basis
 
     rng = np.random.default_rng(11)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import spglib
 from ase.build import make_supercell
-
-from csp.errors import CspError
 from csp.operators.generation import generate
+
 from csp.composition import parse_composition
+from csp.errors import CspError
 from csp.recognition import recognise
-from csp.seeds import load_seed, load_seed_atoms, resolve_seed, seed_info, seed_names, substitute
+from csp.seeds import load_seed_atoms, resolve_seed, seed_info, seed_names, substitute
 
 
 def sg_of(atoms, symprec=0.01) -> int:

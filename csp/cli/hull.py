@@ -94,7 +94,7 @@ def _print(hull, max_ehull: float) -> None:
     for r in recs:
         if r.e_above_hull > max_ehull and not r.stable:
             continue
-        print(f"{str(r.id):>6} {r.formula:<14} {r.spacegroup:<12} "
+        print(f"{r.id!s:>6} {r.formula:<14} {r.spacegroup:<12} "
               f"{r.formation_enthalpy * 1000:>12.1f} {r.e_above_hull * 1000:>15.1f} "
               f"{'yes' if r.stable else '':>7}")
 
@@ -122,5 +122,5 @@ def _quench(args: argparse.Namespace) -> int:
     for d in done:
         eh = d.get("e_above_hull", math.nan)
         print(f"{d['source_id']:>7} {d['id']:>6} {d['formula']:<14} {d['status']:<14} "
-              f"{str(d['units_intact']):<12} {eh * 1000:>15.1f}")
+              f"{d['units_intact']!s:<12} {eh * 1000:>15.1f}")
     return 0
