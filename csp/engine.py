@@ -10,7 +10,9 @@ search exactly.
 
 Selection: the first ``initial_population`` candidates per pressure are seeds and
 random symmetric structures (random space group in the configured range, general
-positions when the group is impossible); after that, parents come from tournaments
+positions when the group is impossible), and so is every candidate while fewer than
+half the population size are relaxed with their units intact; after that, parents
+come from tournaments
 on fitness (enthalpy per atom at fixed composition, distance to the current convex
 hull in variable composition), the operator is drawn by weight (re-weighted by its
 recent success when ``adaptive_operators``), and a ``random_fraction`` of offspring
@@ -338,8 +340,12 @@ class Search:
             self._seeds_used[pressure] += 1
             return Task(cid, self._seeds[used], "seed", pressure=pressure)
         pop = self.population(pressure)
-        breed = (self.started[pressure] >= self.config.search.n_initial and len(pop) >= 1
-                 and self.operators and rng.random() >= self.config.search.random_fraction)
+        # breed only from a population worth the name: where most relaxations break the
+        # units (B12 at 50 GPa), a few intact structures would otherwise be mutated over
+        # and over; until half the population is there, new random structures come
+        breed = (self.started[pressure] >= self.config.search.n_initial
+                 and len(pop) >= self.min_parents and self.operators
+                 and rng.random() >= self.config.search.random_fraction)
         if breed:
             task = self._breed(cid, rng, pressure, pop)
             if task is not None:
@@ -447,6 +453,11 @@ class Search:
                     and self._close(fp, ind.fp, d.relaxed_distance)):
                 return ind.candidate_id
         return None
+
+    @property
+    def min_parents(self) -> int:
+        """Individuals a pressure needs before breeding starts: half the population."""
+        return max(2, math.ceil(self.config.search.population_size / 2))
 
     # ------------------------------------------------------------------- tell
     def tell(self, result: Result) -> Evaluation:
