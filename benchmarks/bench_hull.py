@@ -15,6 +15,7 @@ from csp.hull import Hull, hull_benchmark_entries
 
 def main() -> None:
     rng = np.random.default_rng(0)
+    Hull(hull_benchmark_entries(10, ["Sr", "B"], rng), 50.0)  # imports pymatgen (once per process)
     for elements in (["Sr", "B"], ["K", "B", "H"]):
         entries = hull_benchmark_entries(10_000, elements, rng)
         t = time.perf_counter()
