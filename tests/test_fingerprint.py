@@ -154,3 +154,34 @@ def test_bad_parameters_are_errors():
         fingerprint(Atoms("B2", positions=[[0, 0, 0], [0, 0, 1.7]]))
     g = fingerprint_genome(simple_cubic_xb12())
     assert g.units is not None
+
+
+def test_index_equals_pairwise_genome_distance():
+    """The engine's duplicate index (one matrix product per query) gives the same
+    distances as genome_distance, across compositions, with and without units, after
+    removals."""
+    from csp.build import Builder, BuildRequest
+    from csp.config import parse_config
+    from csp.fingerprint import FingerprintIndex, fingerprint_genome, genome_distance
+
+    cfg = parse_config({"seed": 1, "composition": {"blocks": ["Sr", "B", "(B12)"],
+                                                   "max_atoms": 26},
+                        "pressure": 50, "relaxer": {"name": "fake"}})
+    builder = Builder(cfg)
+    genomes = [builder.build(BuildRequest(i, 50.0, 1)).genome for i in range(24)]
+    assert len({g.formula for g in genomes}) > 5
+    assert {g.n_units > 0 for g in genomes} == {True, False}
+    fps = [fingerprint_genome(g) for g in genomes]
+    index = FingerprintIndex()
+    for i, fp in enumerate(fps):
+        index.add(i, fp)
+    for i in (3, 17, 0):
+        index.remove(i)
+    index.add(3, fps[3])
+    assert len(index) == 22 and 17 not in index and 3 in index
+    for q in fps:
+        ref = np.array([genome_distance(q, fps[k]) for k in index])
+        assert np.allclose(index.distances(q), ref, rtol=0, atol=1e-12)
+        key, d = index.nearest(q)
+        assert d == pytest.approx(ref.min(), abs=1e-12) and key in index
+    assert FingerprintIndex().nearest(fps[0])[0] is None
