@@ -19,10 +19,20 @@ recent success when ``adaptive_operators``), and a ``random_fraction`` of offspr
 are fresh random structures. Duplicates are rejected by fingerprint before the
 relaxation (against the population and the pending candidates) and after it
 (against relaxed structures of the same composition within an enthalpy window).
+
+Building a structure (random placement, an operator) is the expensive part of a
+candidate besides its relaxation, so it is split from the decisions: :meth:`Search.request`
+decides (seed, cross-pressure re-relaxation, or a :class:`csp.build.BuildRequest`:
+which operators on which parents, else a random structure), a
+:class:`csp.build.Builder` builds, anywhere (an MPI rank, a worker process), and
+:meth:`Search.propose` accepts the result or rejects it as a duplicate. :meth:`Search.ask`
+does all three in this process.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import logging
 import math
 from collections import deque
@@ -32,10 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from csp.composition import Composition
+from csp.build import Builder, BuildRequest, Built
 from csp.config import Config
 from csp.errors import CspError
 from csp.evaluate import Result, Task
+from csp.fingerprint import FingerprintIndex
 from csp.genome import Genome
 
 __all__ = [
@@ -50,13 +61,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Operator = Callable[[list[Genome], np.random.Generator], "Genome | None"]
-#: tries of an operator (same candidate stream) before falling back to random generation
+#: operator tries (operator + parents drawn each) before falling back to random generation
 OPERATOR_TRIES = 8
 #: consecutive pre-relaxation duplicates before one is accepted anyway
 MAX_REJECTIONS = 50
-#: random space groups tried per random structure, and placements per group
-GROUP_TRIES = 6
-GROUP_ATTEMPTS = 8
 
 
 def operator_table() -> dict[str, tuple[Any, float, int]]:
@@ -131,6 +139,7 @@ class Evaluation:
         eval_index: order of completion (-1 for pre-relaxation duplicates).
         duplicate_of: candidate id of the twin, -1 otherwise.
         improved: this candidate is a new best at its pressure.
+        relaxed: the relaxed genome, parsed (None when there is none).
     """
 
     task: Task
@@ -140,6 +149,7 @@ class Evaluation:
     eval_index: int = -1
     duplicate_of: int = -1
     improved: bool = False
+    relaxed: Genome | None = None
 
 
 @dataclass
@@ -175,12 +185,16 @@ class Search:
         self.pressures = config.pressures
         self.limits = config.limits.to_limits()
         self.compositions = config.composition.cell_compositions()
-        self._generate = generate or _default_generate()
-        self._groups = groups or _default_groups()
         self._fp, self._dist = fingerprint or _default_fingerprint()
-        self._fp_default = fingerprint is None  # workers send default fingerprints
+        #: the default builder can be re-made from the config on a worker (see
+        #: csp.build.build); stand-in callables make the search build in this process
+        self.builds_anywhere = generate is None and operators is None and fingerprint is None \
+            and groups is None
         ops = operators if operators is not None else _build_operators(config)
         self.operators = {n: _OperatorStats(w, k, op) for n, (op, w, k) in ops.items() if w > 0}
+        self.builder = Builder(config, generate=generate, groups=groups,
+                               operators={n: st.op for n, st in self.operators.items()},
+                               fingerprint=self._fp)
         seed_genomes = list(seeds) if seeds is not None else resolve_seeds(config.seeds)
         self._seeds = [self._fit_seed(g) for g in seed_genomes]
         self._seeds_used = {p: 0 for p in self.pressures}
@@ -190,7 +204,10 @@ class Search:
         self.n_cross = 0  # cross-pressure re-relaxations among n_evaluated
         self._crossed: set[tuple[int, float]] = set()  # (source candidate, pressure) asked
         self.pending: dict[int, tuple[Task, Any]] = {}
+        self.building: dict[int, float] = {}  # candidate id -> pressure, requested, not built
+        self._rejections = 0  # pre-relaxation duplicates in a row
         self.individuals: dict[float, list[Individual]] = {p: [] for p in self.pressures}
+        self._by_comp: dict[tuple[float, str], list[Individual]] = {}
         self.started = {p: 0 for p in self.pressures}
         self.counts = {"relaxed": 0, "failed": 0, "duplicate": 0, "broken_units": 0,
                        "prerelax_duplicate": 0}
@@ -198,6 +215,11 @@ class Search:
         self.since_improvement = 0
         self.rejected: list[Evaluation] = []
         self._hull_dirty = {p: True for p in self.pressures}
+        self._population: dict[float, list[Individual] | None] = {p: None for p in self.pressures}
+        # duplicate checks as matrix products when the default fingerprint is used
+        self._indexed = fingerprint is None
+        self._pending_index = {p: FingerprintIndex() for p in self.pressures}
+        self._pop_index: dict[float, FingerprintIndex | None] = {p: None for p in self.pressures}
 
     # ----------------------------------------------------------------- budget
     @property
@@ -205,7 +227,8 @@ class Search:
         """Relaxations that may still be asked: the budget minus those done and in flight,
         plus the cross-pressure re-relaxations still due (they do not use the budget)."""
         main_pending = sum(1 for t, _ in self.pending.values() if t.origin != "cross")
-        main = self.config.search.max_evaluations - (self.n_evaluated - self.n_cross) - main_pending
+        main = (self.config.search.max_evaluations - (self.n_evaluated - self.n_cross)
+                - main_pending - len(self.building))
         return max(main, 0) + len(self._cross_due())
 
     @property
@@ -249,20 +272,7 @@ class Search:
 
     def allowed(self, genome: Genome) -> bool:
         """Is this genome's composition inside the search's composition space?"""
-        space = self.config.composition
-        units, atoms = genome.unit_counts(), genome.atom_counts()
-        if not space.variable:
-            return any(c.units == units and c.atoms == atoms for c in self.compositions)
-        names = {b.strip("()") for b in space.blocks if b.startswith("(")}
-        els = {b for b in space.blocks if not b.startswith("(")}
-        if not set(units) <= names or not set(atoms) <= els:
-            return False
-        n = len(genome)
-        if not space.min_atoms <= n <= space.max_atoms:
-            return False
-        if space.charge_neutral:
-            return Composition(units=units, atoms=atoms).charge() == 0
-        return True
+        return self.builder.allowed(genome)
 
     def same_elements(self, genome: Genome) -> bool:
         """Could this crystal compete in the search (its elements and cell size fit),
@@ -295,11 +305,24 @@ class Search:
 
     # -------------------------------------------------------------------- ask
     def ask(self) -> Task:
-        """Next candidate to relax (pre-relaxation duplicates are kept in ``rejected``).
+        """Next candidate to relax, built in this process (pre-relaxation duplicates
+        are kept in ``rejected``).
 
         Raises:
             CspError: when no structure of the composition can be generated at all.
         """
+        while True:
+            req = self.request()
+            if isinstance(req, Task):
+                return req
+            task = self.propose(self.builder.build(req))
+            if task is not None:
+                return task
+
+    def request(self) -> Task | BuildRequest:
+        """The next decision: a ready task (a seed, a cross-pressure re-relaxation),
+        already pending, or a :class:`BuildRequest` to build (anywhere) and hand to
+        :meth:`propose`."""
         due = self._cross_due()
         if due:
             ind, q = due[0]
@@ -307,38 +330,19 @@ class Search:
             self.next_id += 1
             task = Task(cid, ind.genome, "cross", "cross", (ind.candidate_id,), q)
             self._crossed.add((ind.candidate_id, q))
-            self.pending[cid] = (task, self._fp(task.genome))
-            self.started[q] += 1
+            self._accept(task, self._fp(task.genome))
             return task
-        for attempt in range(MAX_REJECTIONS + 1):
-            cid = self.next_id
-            self.next_id += 1
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, cid]))
-            pressure = self.pressures[cid % len(self.pressures)]
-            task = self._make(cid, rng, pressure)
-            fp = self._fp(task.genome)
-            twin = self._prerelax_twin(fp, pressure) if task.origin != "seed" else None
-            if twin is None or attempt == MAX_REJECTIONS:
-                self.pending[cid] = (task, fp)
-                self.started[pressure] += 1
-                return task
-            self.counts["prerelax_duplicate"] += 1
-            self._op_outcome(task.operator, False)
-            self.rejected.append(Evaluation(task, None, "duplicate",
-                                            f"duplicate of {twin} before relaxation",
-                                            duplicate_of=twin))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def pop_rejected(self) -> list[Evaluation]:
-        """Pre-relaxation duplicates since the last call (for the store)."""
-        out, self.rejected = self.rejected, []
-        return out
-
-    def _make(self, cid: int, rng: np.random.Generator, pressure: float) -> Task:
+        cid = self.next_id
+        self.next_id += 1
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, cid]))
+        pressure = self.pressures[cid % len(self.pressures)]
         used = self._seeds_used[pressure]
         if used < len(self._seeds):
             self._seeds_used[pressure] += 1
-            return Task(cid, self._seeds[used], "seed", pressure=pressure)
+            task = Task(cid, self._seeds[used], "seed", pressure=pressure)
+            self._accept(task, self._fp(task.genome))
+            return task
+        self.building[cid] = pressure
         pop = self.population(pressure)
         # breed only from a population worth the name: where most relaxations break the
         # units (B12 at 50 GPa), a few intact structures would otherwise be mutated over
@@ -346,78 +350,81 @@ class Search:
         breed = (self.started[pressure] >= self.config.search.n_initial
                  and len(pop) >= self.min_parents and self.operators
                  and rng.random() >= self.config.search.random_fraction)
-        if breed:
-            task = self._breed(cid, rng, pressure, pop)
-            if task is not None:
-                return task
-        genome, sg = self.random_genome(rng, pressure)
-        return Task(cid, genome, "symmetric" if sg else "random", pressure=pressure,
-                    spacegroup_target=sg)
-
-    def random_genome(self, rng: np.random.Generator, pressure: float) -> tuple[Genome, int]:
-        """A random structure of an allowed composition: (genome, space group or 0).
-
-        Up to ``GROUP_TRIES`` space groups drawn uniformly from those in the configured
-        range that can hold the composition (``GROUP_ATTEMPTS`` placements each), then
-        general positions; in variable composition up to five compositions are tried.
-
-        Raises:
-            CspError: nothing could be generated.
-        """
-        lo, hi = self.config.search.spacegroups or (1, 230)
-        errors: list[str] = []
-        for _ in range(5 if self.config.composition.variable else 1):
-            comp = self.compositions[int(rng.integers(len(self.compositions)))]
-            groups = self._groups(comp, lo, hi) if self.config.search.spacegroups else ()
-            for _ in range(GROUP_TRIES if groups else 0):
-                sg = int(groups[int(rng.integers(len(groups)))])
-                try:
-                    return self._generate(comp, pressure, rng, spacegroup=sg, limits=self.limits,
-                                          max_attempts=GROUP_ATTEMPTS), sg
-                except CspError as exc:
-                    errors.append(f"{comp}: {exc}")
-            try:
-                return self._generate(comp, pressure, rng, spacegroup=None, limits=self.limits), 0
-            except CspError as exc:
-                errors.append(f"{comp}: {exc}")
-        raise CspError(f"cannot generate a structure (last error: {errors[-1]})")
-
-    def _breed(self, cid: int, rng: np.random.Generator, pressure: float,
-               pop: list[Individual]) -> Task | None:
-        from csp.operators.validity import check_genome
-
+        if not breed:
+            return BuildRequest(cid, pressure, self.seed)
         names = list(self.operators)
         w = np.array([self._effective_weight(n) for n in names])
-        for _ in range(OPERATOR_TRIES):
-            name = names[int(rng.choice(len(names), p=w / w.sum()))]
-            st = self.operators[name]
-            parents = self.tournament(rng, pop, st.n_parents)
-            try:
-                child = st.op([p.genome for p in parents], rng)
-            except Exception as exc:  # noqa: BLE001 - a failing operator must not end a run
-                log.warning("operator %s raised %s: %s", name, type(exc).__name__, exc)
-                child = None
-            # operators test validity with the run's limits (given at construction); a
-            # stand-in operator passed by a caller may not: check what is cheap to check
-            if child is None or not self.allowed(child) or (
-                    not getattr(st.op, "limits", None) == self.limits
-                    and not check_genome(child, self.limits)[0]):
-                # not counted in the adaptive weights: invalid children are not stored, so
-                # a resumed run could not replay them
-                continue
-            return Task(cid, child, name, name, tuple(p.candidate_id for p in parents), pressure)
+        tries, parents = [], {}
+        for k in rng.choice(len(names), size=OPERATOR_TRIES, p=w / w.sum()):
+            name = names[int(k)]
+            chosen = self.tournament(rng, pop, self.operators[name].n_parents)
+            parents.update((p.candidate_id, p.genome) for p in chosen)
+            tries.append((name, tuple(p.candidate_id for p in chosen)))
+        return BuildRequest(cid, pressure, self.seed, tuple(tries), parents)
+
+    def propose(self, built: Built) -> Task | None:
+        """Accept a built candidate (pending from now on: relax it) or reject it as a
+        duplicate of a pending or population structure (kept in ``rejected``); after
+        ``MAX_REJECTIONS`` rejections in a row one is accepted anyway.
+
+        Raises:
+            CspError: nothing of the search's compositions can be generated at all.
+        """
+        if self.building.pop(built.candidate_id, None) is None:
+            raise CspError(f"propose: candidate {built.candidate_id} was not requested")
+        if built.genome is None:
+            if built.fatal:
+                raise CspError(built.error)
+            log.warning("candidate %d not built: %s", built.candidate_id, built.error)
+            return None
+        task = Task(built.candidate_id, built.genome, built.origin, built.operator,
+                    built.parents, built.pressure, built.spacegroup_target)
+        fp = built.fingerprint if built.fingerprint is not None else self._fp(built.genome)
+        twin = self._prerelax_twin(fp, built.pressure)
+        if twin is None or self._rejections >= MAX_REJECTIONS:
+            self._rejections = 0
+            self._accept(task, fp)
+            return task
+        self._rejections += 1
+        self.counts["prerelax_duplicate"] += 1
+        self._op_outcome(task.operator, False)
+        self.rejected.append(Evaluation(task, None, "duplicate",
+                                        f"duplicate of {twin} before relaxation",
+                                        duplicate_of=twin))
         return None
+
+    def _accept(self, task: Task, fp: Any) -> None:
+        self.pending[task.candidate_id] = (task, fp)
+        if self._indexed:
+            self._pending_index[task.pressure].add(task.candidate_id, fp)
+        self.started[task.pressure] += 1
+
+    def pop_rejected(self) -> list[Evaluation]:
+        """Pre-relaxation duplicates since the last call (for the store)."""
+        out, self.rejected = self.rejected, []
+        return out
+
+    def random_genome(self, rng: np.random.Generator, pressure: float) -> tuple[Genome, int]:
+        """A random structure of an allowed composition (see :meth:`Builder.random_genome`)."""
+        return self.builder.random_genome(rng, pressure)
 
     def tournament(self, rng: np.random.Generator, pop: list[Individual],
                    n: int) -> list[Individual]:
-        """``n`` distinct parents (when possible), each the fittest of a random draw."""
-        k = min(self.config.search.tournament_size, len(pop))
-        chosen: list[Individual] = []
+        """``n`` distinct parents (when possible), each the fittest of a random draw of
+        ``tournament_size`` (``pop`` in population order: fittest first)."""
+        k = self.config.search.tournament_size
+        taken: list[int] = []
         for _ in range(n):
-            pool = [p for p in pop if p not in chosen] or pop
-            idx = rng.choice(len(pool), size=min(k, len(pool)), replace=False)
-            chosen.append(min((pool[i] for i in idx), key=lambda p: p.fitness))
-        return chosen
+            avail = len(pop) - len(taken) if len(taken) < len(pop) else len(pop)
+            m = min(k, avail)
+            # a random m-subset of 0..avail-1 (the m smallest of avail random keys); its
+            # smallest member is the winner, as the pool is sorted by fitness
+            w = int(np.argpartition(rng.random(avail), m - 1)[:m].min())
+            if avail < len(pop):  # skip the parents already taken
+                for t in sorted(taken):
+                    w += w >= t
+            taken.append(w)
+        return [pop[i] for i in taken]
 
     def _effective_weight(self, name: str) -> float:
         st = self.operators[name]
@@ -431,7 +438,15 @@ class Search:
 
     # ------------------------------------------------------------- duplicates
     def _prerelax_twin(self, fp: Any, pressure: float) -> int | None:
+        """A pending candidate or population member (its initial or relaxed structure)
+        within the pre-relaxation threshold of ``fp``, pending ones first."""
         thr = self.config.duplicates.fingerprint_distance
+        if self._indexed:
+            cid, d = self._pending_index[pressure].nearest(fp)
+            if d <= thr:
+                return cid
+            key, d = self._population_index(pressure).nearest(fp)
+            return key[0] if d <= thr else None
         for cid, (task, other) in self.pending.items():
             if task.pressure == pressure and self._close(fp, other, thr):
                 return cid
@@ -439,6 +454,17 @@ class Search:
             if self._close(fp, ind.fp_initial, thr) or self._close(fp, ind.fp, thr):
                 return ind.candidate_id
         return None
+
+    def _population_index(self, pressure: float) -> FingerprintIndex:
+        pop = self.population(pressure)
+        index = self._pop_index[pressure]
+        if index is None:
+            index = FingerprintIndex()
+            for ind in pop:
+                index.add((ind.candidate_id, 0), ind.fp_initial)
+                index.add((ind.candidate_id, 1), ind.fp)
+            self._pop_index[pressure] = index
+        return index
 
     def _close(self, a: Any, b: Any, thr: float) -> bool:
         try:
@@ -448,8 +474,8 @@ class Search:
 
     def _relaxed_twin(self, fp: Any, h: float, comp: str, pressure: float) -> int | None:
         d = self.config.duplicates
-        for ind in self.individuals[pressure]:
-            if (ind.comp == comp and abs(ind.enthalpy_per_atom - h) <= d.energy_window
+        for ind in self._by_comp.get((pressure, comp), ()):
+            if (abs(ind.enthalpy_per_atom - h) <= d.energy_window
                     and self._close(fp, ind.fp, d.relaxed_distance)):
                 return ind.candidate_id
         return None
@@ -465,9 +491,11 @@ class Search:
         if result.candidate_id not in self.pending:
             raise CspError(f"tell: candidate {result.candidate_id} is not pending")
         task, fp0 = self.pending.pop(result.candidate_id)
+        if self._indexed:
+            self._pending_index[task.pressure].remove(task.candidate_id)
         status, reason, twin = result.status, result.reason, -1
         keep_broken = self.config.search.broken_units == "keep"
-        ind = None
+        ind = genome = None
         if status == "relaxed" or (status == "broken_units" and keep_broken):
             if result.genome is None or not math.isfinite(result.enthalpy_per_atom):
                 status, reason = "failed", "bad_output: no enthalpy or structure"
@@ -477,7 +505,7 @@ class Search:
                 # the worker fingerprints the relaxed structure when the engine uses the
                 # default fingerprint (saves the engine that work)
                 fp = (result.fingerprint if result.fingerprint is not None
-                      and self._fp_default else self._fp(genome))
+                      and self._indexed else self._fp(genome))
                 found = self._relaxed_twin(fp, result.enthalpy_per_atom, comp, task.pressure)
                 if found is not None:
                     status, reason, twin = "duplicate", f"duplicate of {found} after relaxation", found
@@ -486,7 +514,9 @@ class Search:
                                      result.enthalpy_per_atom, comp, fp, fp0, task.origin,
                                      task.operator, intact=status == "relaxed",
                                      breed=self.allowed(genome))
-        return self._record(task, result, status, reason, twin, ind)
+        ev = self._record(task, result, status, reason, twin, ind)
+        ev.relaxed = genome
+        return ev
 
     def _record(self, task: Task, result: Result | None, status: str, reason: str, twin: int,
                 ind: Individual | None) -> Evaluation:
@@ -494,26 +524,55 @@ class Search:
         self.n_evaluated += 1
         self.n_cross += task.origin == "cross"
         self.counts[status] = self.counts.get(status, 0) + 1
-        improved = False
+        improved = in_pop = False
         if ind is not None:
             p = task.pressure
             self.individuals[p].append(ind)
-            self._hull_dirty[p] = True
-            self._update_fitness(p)
+            self._by_comp.setdefault((p, ind.comp), []).append(ind)
             best = self.best[p]
             if self.config.composition.variable:
+                self._hull_dirty[p] = True
+                self._update_fitness(p)
                 # a new hull vertex is progress; "best" is the lowest-enthalpy hull phase
                 improved = ind.fitness <= 1e-6
                 on_hull = [q for q in self.individuals[p] if q.fitness <= 1e-6]
                 self.best[p] = min(on_hull, key=lambda q: (q.enthalpy_per_atom, q.candidate_id))
-            elif best is None or ind.fitness < best.fitness - 1e-6:
-                improved = True
-                self.best[p] = ind
+                in_pop = any(q is ind for q in self.population(p))
+            else:
+                ind.fitness = ind.enthalpy_per_atom
+                if best is None or ind.fitness < best.fitness - 1e-6:
+                    improved = True
+                    self.best[p] = ind
+                in_pop = self._insert(ind)
         self.since_improvement = 0 if improved else self.since_improvement + 1
         ev.improved = improved
-        in_pop = ind is not None and any(p is ind for p in self.population(task.pressure))
         self._op_outcome(task.operator, in_pop)
         return ev
+
+    def _insert(self, ind: Individual) -> bool:
+        """Fixed composition: put a new individual into the (cached, sorted) population
+        of its pressure if it is fit enough; True when it got in."""
+        p = ind.pressure
+        pop = self._population[p]
+        if pop is None:
+            return any(q is ind for q in self.population(p))
+        if not ind.breed:
+            return False
+        size = self.config.search.population_size
+        key = (ind.fitness, ind.candidate_id)
+        if len(pop) >= size and key >= (pop[-1].fitness, pop[-1].candidate_id):
+            return False
+        bisect.insort(pop, ind, key=lambda q: (q.fitness, q.candidate_id))
+        index = self._pop_index[p]
+        if index is not None:
+            index.add((ind.candidate_id, 0), ind.fp_initial)
+            index.add((ind.candidate_id, 1), ind.fp)
+        while len(pop) > size:
+            out = pop.pop()
+            if index is not None:
+                index.remove((out.candidate_id, 0))
+                index.remove((out.candidate_id, 1))
+        return True
 
     # -------------------------------------------------------- resume (replay)
     def restore(self, task: Task, result: Result | None, status: str, reason: str = "",
@@ -533,8 +592,7 @@ class Search:
             self._seeds_used[task.pressure] = min(len(self._seeds),
                                                  self._seeds_used[task.pressure] + 1)
         if pending:
-            self.pending[task.candidate_id] = (task, self._fp(task.genome))
-            self.started[task.pressure] += 1
+            self._accept(task, self._fp(task.genome))
             return
         if result is None:
             self.counts["prerelax_duplicate"] += 1
@@ -554,11 +612,16 @@ class Search:
     # --------------------------------------------------------------- fitness
     def population(self, pressure: float) -> list[Individual]:
         """The current population at a pressure: the fittest unique individuals that
-        may be parents."""
+        may be parents (cached; do not modify)."""
         self._update_fitness(pressure)
-        inds = [p for p in self.individuals[pressure] if p.breed]
-        return sorted(inds, key=lambda p: (p.fitness, p.candidate_id))[
-            :self.config.search.population_size]
+        pop = self._population[pressure]
+        if pop is None:
+            inds = [p for p in self.individuals[pressure] if p.breed]
+            pop = heapq.nsmallest(self.config.search.population_size, inds,
+                                  key=lambda p: (p.fitness, p.candidate_id))
+            self._population[pressure] = pop
+            self._pop_index[pressure] = None
+        return pop
 
     def _update_fitness(self, pressure: float) -> None:
         if not self._hull_dirty[pressure]:
@@ -571,6 +634,7 @@ class Search:
             for p, d in zip(inds, hull_distances(inds, self.elements)):
                 p.fitness = d
         self._hull_dirty[pressure] = False
+        self._population[pressure] = None
 
     def summary(self) -> dict:
         """Counters and the best structure per pressure (for progress lines)."""
@@ -613,18 +677,6 @@ def hull_distances(inds: Sequence[Individual], elements: tuple[str, ...]) -> lis
 
 
 # ------------------------------------------------------------------- defaults
-def _default_generate() -> Callable:
-    from csp.operators.generation import generate
-
-    return generate
-
-
-def _default_groups() -> Callable:
-    from csp.operators.generation import possible_groups
-
-    return possible_groups
-
-
 def _default_fingerprint() -> tuple[Callable, Callable]:
     from csp.fingerprint import fingerprint_genome, genome_distance
 
@@ -632,23 +684,6 @@ def _default_fingerprint() -> tuple[Callable, Callable]:
 
 
 def _build_operators(config: Config) -> dict[str, tuple[Operator, float, int]]:
-    table = operator_table()
-    from csp.operators.registry import VARIABLE_COMPOSITION, make_operator
+    from csp.build import build_operators
 
-    overrides = {n: (w, dict(p)) for n, w, p in config.operators}
-    limits = config.limits.to_limits()
-    space = config.composition
-    out = {}
-    for name, (_factory, weight, n_parents) in table.items():
-        if space.variable and name in VARIABLE_COMPOSITION:
-            weight = VARIABLE_COMPOSITION[name]  # composition-changing moves are on
-        w, params = overrides.get(name, (weight, {}))
-        if w > 0:
-            params.setdefault("limits", limits)
-            if space.variable and name in ("add", "transmute"):
-                params.setdefault("blocks", tuple(space.blocks))
-                params.setdefault("max_atoms", space.max_atoms)
-            if space.variable and name == "remove":
-                params.setdefault("min_atoms", space.min_atoms)
-            out[name] = (make_operator(name, **params), float(w), int(n_parents))
-    return out
+    return build_operators(config)

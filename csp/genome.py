@@ -435,15 +435,18 @@ class Genome:
         return replace(self, unit_centres=self.unit_centres % 1.0, atom_frac=self.atom_frac % 1.0)
 
     # --- JSON ----------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self, arrays: bool = False) -> dict:
+        """Plain data (JSON-able lists); ``arrays=True`` keeps NumPy arrays (copies), which
+        ASE's database stores as binary blobs, far faster than nested lists."""
+        conv = np.array if arrays else np.ndarray.tolist
         return {
-            "cell": self.cell.tolist(),
-            "kinds": [u.to_dict() for u in self.kinds],
-            "unit_kind": self.unit_kind.tolist(),
-            "unit_centres": self.unit_centres.tolist(),
-            "unit_quats": self.unit_quats.tolist(),
-            "atom_numbers": self.atom_numbers.tolist(),
-            "atom_frac": self.atom_frac.tolist(),
+            "cell": conv(self.cell),
+            "kinds": [u.to_dict(arrays) for u in self.kinds],
+            "unit_kind": conv(self.unit_kind),
+            "unit_centres": conv(self.unit_centres),
+            "unit_quats": conv(self.unit_quats),
+            "atom_numbers": conv(self.atom_numbers),
+            "atom_frac": conv(self.atom_frac),
         }
 
     @classmethod

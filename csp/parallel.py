@@ -198,17 +198,25 @@ def mpi_abort(code: int = 1) -> None:
 
 
 def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
-          resubmit: list | None = None, on_pending: Callable | None = None,
-          on_done: Callable | None = None, should_stop: Callable[[], bool] | None = None,
-          on_idle: Callable | None = None, poll: float = 0.5) -> tuple[str, int]:
+          build_fn: Callable | None = None, resubmit: list | None = None,
+          on_pending: Callable | None = None, on_done: Callable | None = None,
+          should_stop: Callable[[], bool] | None = None, on_idle: Callable | None = None,
+          poll: float = 0.5) -> tuple[str, int]:
     """Steady-state ask / evaluate / tell loop.
+
+    With ``build_fn`` the candidates are built on the workers too: a slot holds either
+    a build (``build_fn(request) -> Built``) or a relaxation, and this process only
+    decides, checks duplicates (:meth:`Search.propose`) and records; without it the
+    search builds here (:meth:`Search.ask`).
 
     Args:
         search: a :class:`csp.engine.Search`.
-        executor: where ``evaluate_fn(task)`` runs.
+        executor: where ``evaluate_fn(task)`` (and ``build_fn``) run.
         evaluate_fn: picklable ``task -> Result`` (e.g. a ``functools.partial`` of
             :func:`csp.evaluate.evaluate`).
-        slots: tasks kept in flight (usually the number of workers).
+        slots: calls kept in flight (usually the number of workers).
+        build_fn: picklable ``BuildRequest -> Built`` (e.g. ``partial(csp.build.build,
+            config=cfg)``), or None to build in this process.
         resubmit: tasks to submit first (pending candidates of a resumed run).
         on_pending: called with each new task before it is submitted.
         on_done: called with each :class:`csp.engine.Evaluation` (incl. rejected duplicates).
@@ -217,30 +225,48 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
         poll: seconds between stop checks while waiting, s.
 
     Returns:
-        (why it stopped: "budget" | "stalled" | "stopped", tasks left in flight).
+        (why it stopped: "budget" | "stalled" | "stopped", relaxations left in flight).
     """
+    from csp.build import BuildRequest, Built
     from csp.evaluate import Result
 
     futures: dict[Future, Any] = {}
-    for task in resubmit or []:
-        futures[executor.submit(evaluate_fn, task)] = task
     stop = should_stop or (lambda: False)
     idle = on_idle or (lambda: None)
+
+    def relax(task) -> None:
+        if on_pending:
+            on_pending(task)
+        futures[executor.submit(evaluate_fn, task)] = task
+
+    def rejected() -> None:
+        for ev in search.pop_rejected():
+            if on_done:
+                on_done(ev)
+
+    def in_flight() -> int:
+        return sum(not isinstance(t, BuildRequest) for t in futures.values())
+
+    for task in resubmit or []:
+        futures[executor.submit(evaluate_fn, task)] = task
     while True:
         if stop():
             idle()
-            return "stopped", len(futures)
+            return "stopped", in_flight()
         while len(futures) < slots and search.budget_left > 0 and not search.done:
-            task = search.ask()
-            for ev in search.pop_rejected():
-                if on_done:
-                    on_done(ev)
-            if on_pending:
-                on_pending(task)
-            futures[executor.submit(evaluate_fn, task)] = task
+            if build_fn is None:
+                task = search.ask()
+                rejected()
+                relax(task)
+            else:
+                req = search.request()
+                if isinstance(req, BuildRequest):
+                    futures[executor.submit(build_fn, req)] = req
+                else:
+                    relax(req)
             if stop():
                 idle()
-                return "stopped", len(futures)
+                return "stopped", in_flight()
         if not futures:
             idle()
             return ("stalled" if search.done and search.budget_left > 0 else "budget"), 0
@@ -248,13 +274,24 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
             idle()  # about to block: a good moment to commit
         done, _ = wait(list(futures), timeout=poll, return_when=FIRST_COMPLETED)
         for f in done:
-            task = futures.pop(f)
+            item = futures.pop(f)
+            if isinstance(item, BuildRequest):
+                try:
+                    built = f.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker: build it again later
+                    built = Built(item.candidate_id, item.pressure, None,
+                                  error=f"worker error {type(exc).__name__}: {exc}")
+                task = search.propose(built)
+                rejected()
+                if task is not None:
+                    relax(task)
+                continue
             try:
                 result = f.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker is a failed candidate
-                result = Result(candidate_id=task.candidate_id, status="failed",
+                result = Result(candidate_id=item.candidate_id, status="failed",
                                 reason=f"crashed: worker error {type(exc).__name__}: {exc}",
-                                pressure_gpa=task.pressure)
+                                pressure_gpa=item.pressure)
             ev = search.tell(result)
             if on_done:
                 on_done(ev)

@@ -17,6 +17,7 @@ the database metadata.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -25,6 +26,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from ase import Atoms
 
 from csp.errors import CspError
 from csp.evaluate import Result, Task
@@ -67,9 +70,14 @@ def parse_parents(text: str) -> tuple[int, ...]:
 
 
 def _reduced_formula(genome: Genome) -> str:
+    return _reduce(genome.formula)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reduce(formula: str) -> str:
     from ase.formula import Formula
 
-    return Formula(genome.formula).reduce()[0].format("metal")
+    return Formula(formula).reduce()[0].format("metal")
 
 
 class Store:
@@ -168,7 +176,7 @@ class Store:
             kvp = self._task_kvp(task)
             kvp["status"] = "pending"
             self._rows[cid] = self.db.write(task.genome.to_atoms(wrap=True), key_value_pairs=kvp,
-                                            data={"initial_genome": task.genome.to_dict()})
+                                            data={"initial_genome": task.genome.to_dict(True)})
         self._in_flight.clear()
 
     def commit(self, force: bool = True) -> None:
@@ -196,7 +204,8 @@ class Store:
         kvp = self._task_kvp(task)
         kvp.update(status=ev.status, reason=ev.reason[:500], eval_index=int(ev.eval_index),
                    duplicate_of=int(ev.duplicate_of))
-        data = {"initial_genome": task.genome.to_dict()}
+        # genomes as arrays: ASE stores them as binary blobs (nested lists cost ~1 ms a row)
+        data = {"initial_genome": task.genome.to_dict(arrays=True)}
         genome = task.genome
         if res is not None:
             for key in ("enthalpy_per_atom", "energy_per_atom", "volume_per_atom",
@@ -209,16 +218,21 @@ class Store:
             if res.spacegroup:
                 kvp.update(spacegroup=res.spacegroup, sg_number=int(res.sg_number))
             if res.genome is not None:
-                data["genome"] = res.genome
-                genome = Genome.from_dict(res.genome)
+                genome = getattr(ev, "relaxed", None)
+                if genome is None:  # an Evaluation made elsewhere
+                    genome = Genome.from_dict(res.genome)
+                data["genome"] = genome.to_dict(arrays=True)
             data["stages"] = res.stages
             data["result"] = {k: v for k, v in res.to_dict().items()
                               if k not in ("genome", "stages", "structure")}
-        atoms = genome.to_atoms(wrap=False)
         if res is not None and res.structure is not None and res.genome is not None:
-            # the row holds the relaxed crystal itself; data["genome"] its rigid re-fit
-            atoms.set_cell(res.structure["cell"])
-            atoms.set_positions(res.structure["positions"])
+            # the row holds the relaxed crystal itself; data["genome"] its rigid re-fit,
+            # in the same atom order (tags: unit i -> i + 1, as Genome.to_atoms)
+            atoms = Atoms(numbers=genome.numbers(), positions=res.structure["positions"],
+                          cell=res.structure["cell"], pbc=True,
+                          tags=genome.atom_unit_index() + 1)
+        else:
+            atoms = genome.to_atoms(wrap=False)
         atoms.wrap()
         row = self._rows.get(task.candidate_id)
         if row is None:

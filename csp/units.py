@@ -197,14 +197,16 @@ class Unit:
         """
         return _symmetry_operations(self, tol)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, arrays: bool = False) -> dict:
+        """Plain data (JSON-able lists; NumPy array copies with ``arrays=True``)."""
+        conv = np.array if arrays else np.ndarray.tolist
         return {
             "name": self.name,
-            "numbers": self.numbers.tolist(),
-            "positions": self.positions.tolist(),
+            "numbers": conv(self.numbers),
+            "positions": conv(self.positions),
             "point_group": self.point_group,
             "charge": self.charge,
-            "bonds": self.bonds.tolist(),
+            "bonds": conv(self.bonds),
             "reference": self.reference,
         }
 

@@ -200,7 +200,8 @@ def test_sigterm_and_walltime_stop_cleanly(tmp_path):
     got = rows(db)
     assert len([r for r in got if r["status"] == "pending"]) <= 1
     n_before = len([r for r in got if r["eval"] >= 0])
-    p = csp("run", str(path), "--resume", "--walltime", "00:00:02", "-q", cwd=tmp_path)
+    # the walltime covers the worker start (imports) too: long enough to make progress
+    p = csp("run", str(path), "--resume", "--walltime", "00:00:08", "-q", cwd=tmp_path)
     assert p.returncode == 3 and "stopped" in p.stderr
     n_after = len([r for r in rows(db) if r["eval"] >= 0])
     assert n_before < n_after < 200

@@ -238,6 +238,56 @@ def test_process_executor_completes_budget():
     assert len(workers) == 2 and all(w.startswith("pid") for w in workers)
 
 
+def test_building_on_workers_gives_the_same_search():
+    """Candidates built by csp.build.build (as on an MPI rank) make the same search as
+    candidates built by the engine itself: decisions and building have their own
+    streams, keyed by the candidate id."""
+    from csp.build import build
+    from csp.engine import Search
+    from csp.evaluate import evaluate
+    from csp.parallel import SerialExecutor, drive
+
+    cfg = parse_config(make_config(search={"max_evaluations": 25}))
+    here, there = Search(cfg), Search(cfg)
+    a, b = [], []
+    drive(here, SerialExecutor(), partial(evaluate, relaxer_spec="fake"), slots=1,
+          on_done=a.append)
+    drive(there, SerialExecutor(), partial(evaluate, relaxer_spec="fake"), slots=1,
+          build_fn=partial(build, config=cfg), on_done=b.append)
+    assert len(a) == len(b) and there.n_evaluated == 25
+    assert any(e.task.parents for e in b)  # bred, not only random
+    for x, y in zip(a, b):
+        assert x.task.candidate_id == y.task.candidate_id and x.status == y.status
+        assert x.task.origin == y.task.origin and x.task.parents == y.task.parents
+        assert x.task.genome.equals(y.task.genome)
+
+
+def test_process_workers_build_and_the_engine_does_not():
+    from csp.build import build
+    from csp.engine import Search
+    from csp.evaluate import evaluate
+    from csp.parallel import drive, process_executor
+
+    cfg = parse_config(make_config(search={"max_evaluations": 16}))
+    search = Search(cfg)
+
+    def refuse(request):
+        raise AssertionError("the engine built a candidate")
+
+    search.builder.build = refuse
+    evs = []
+    with process_executor(2) as ex:
+        why, left = drive(search, ex, partial(evaluate, relaxer_spec="fake"), slots=2,
+                          build_fn=partial(build, config=cfg), on_done=evs.append)
+    assert why == "budget" and left == 0 and search.n_evaluated == 16
+    assert not search.building and not search.pending
+    told = [e for e in evs if e.eval_index >= 0]
+    assert {e.task.origin for e in told} & {"symmetric", "random"}
+    assert any(e.task.parents for e in told)  # bred on the workers too
+    for e in evs:
+        assert e.task.genome.element_counts() in ({"Sr": 1, "B": 12}, {"Sr": 2, "B": 24})
+
+
 class KillerRelaxer:
     """Test relaxer whose worker process dies on every third candidate (like an OOM kill);
     the others report a normal failure."""

@@ -125,6 +125,7 @@ def _execute(args, cfg, search, store, resubmit, mpi_ex, mpi: bool, deadline):
     from functools import partial
     from pathlib import Path
 
+    from csp.build import build
     from csp.evaluate import evaluate
     from csp.parallel import SerialExecutor, drive, process_executor
 
@@ -132,26 +133,29 @@ def _execute(args, cfg, search, store, resubmit, mpi_ex, mpi: bool, deadline):
     stopper = _Stopper(deadline)
     fn = partial(evaluate, relaxer_spec=cfg.relaxer, workdir_root=str(Path(cfg.outdir) / "work"),
                  max_unit_rmsd=cfg.search.max_unit_rmsd)
+    # candidates are built where they are relaxed: the engine only decides and records
+    build_fn = partial(build, config=cfg) if search.builds_anywhere else None
     workers = mpi_ex.n_workers if mpi else (1 if args.serial else cfg.parallel.workers)
     progress.header(cfg, workers, len(resubmit))
     with stopper:
         if mpi:
-            why, left = _drive(drive, search, mpi_ex, fn, workers, resubmit, store, progress,
-                               stopper)
+            why, left = _drive(drive, search, mpi_ex, fn, build_fn, workers, resubmit, store,
+                               progress, stopper)
         elif not args.serial:
             with process_executor(workers, args.threads or cfg.parallel.threads) as ex:
-                why, left = _drive(drive, search, ex, fn, workers, resubmit, store, progress,
-                                   stopper)
+                why, left = _drive(drive, search, ex, fn, build_fn, workers, resubmit, store,
+                                   progress, stopper)
         else:
-            why, left = _drive(drive, search, SerialExecutor(), fn, 1, resubmit, store,
-                               progress, stopper)
+            why, left = _drive(drive, search, SerialExecutor(), fn, build_fn, 1, resubmit,
+                               store, progress, stopper)
     progress.footer(why, left)
     return why, left
 
 
-def _drive(drive, search, ex, fn, slots, resubmit, store, progress, stopper):
-    return drive(search, ex, fn, slots=slots, resubmit=resubmit, on_pending=store.add_pending,
-                 on_done=progress.done, should_stop=stopper.stop, on_idle=store.flush)
+def _drive(drive, search, ex, fn, build_fn, slots, resubmit, store, progress, stopper):
+    return drive(search, ex, fn, slots=slots, build_fn=build_fn, resubmit=resubmit,
+                 on_pending=store.add_pending, on_done=progress.done,
+                 should_stop=stopper.stop, on_idle=store.flush)
 
 
 def _replay(search, store) -> list:
