@@ -86,10 +86,27 @@ class Hull:
 
         if not entries:
             raise CspError("hull: no entries")
+        #: entries outside the span of the end members (unit coordinates only): left out
+        self.excluded: tuple[HullEntry, ...] = ()
+        if endmembers:
+            inside = _in_span(entries, endmembers)
+            self.excluded = tuple(e for e, ok in zip(entries, inside) if not ok)
+            entries = [e for e, ok in zip(entries, inside) if ok]
+            if not entries:
+                raise CspError(f"hull: no structure is a combination of {list(endmembers)}")
         self.entries = tuple(entries)
         self.pressure_gpa = float(pressure_gpa)
-        comps = [Composition(e.composition) for e in self.entries]
-        self._reduced = [c.reduced_formula for c in comps]
+        # one pymatgen Composition per distinct composition (10 000 entries have a few
+        # hundred): building and reducing Compositions dominated the hull's time
+        cache: dict[tuple, tuple[Any, str]] = {}
+        comps, self._reduced = [], []
+        for e in self.entries:
+            key = tuple(sorted(e.composition.items()))
+            if key not in cache:
+                c = Composition(e.composition)
+                cache[key] = (c, c.reduced_formula)
+            comps.append(cache[key][0])
+            self._reduced.append(cache[key][1])
         best: dict[str, int] = {}
         for i, (rf, e) in enumerate(zip(self._reduced, self.entries)):
             if not math.isfinite(e.enthalpy_per_atom):
@@ -102,6 +119,11 @@ class Hull:
             c = comps[i]
             pd_entries.append(PDEntry(c, self.entries[i].enthalpy_per_atom * c.num_atoms,
                                       name=rf, attribute=i))
+        # PhaseDiagram sorts its entries by reduced Composition (a slow comparison in
+        # Python); handing them over in that order already makes its sort linear
+        els = sorted({el for c in comps for el in c.elements})
+        pd_entries.sort(key=lambda pe: tuple(pe.composition.reduced_composition[el]
+                                             for el in els))
         self.endmembers = tuple(endmembers) if endmembers else None
         try:
             if self.endmembers:
@@ -130,6 +152,7 @@ class Hull:
             raise
         except (ValueError, KeyError) as exc:
             raise CspError(f"hull: {exc}") from None
+        self._form_e: dict[str, float] = {}
         self._hull_e: dict[str, float] = {}
         for rf, i in best.items():
             ent = self._entry_of[i]
@@ -177,9 +200,11 @@ class Hull:
         e = self.entries[index]
         rf = self._reduced[index]
         best_i = self._best[rf]
-        ent = self._entry_of[best_i]
-        ref = self.pd.get_form_energy_per_atom(ent) * self._scale(ent)
-        return float(ref + e.enthalpy_per_atom - self.entries[best_i].enthalpy_per_atom)
+        if rf not in self._form_e:
+            ent = self._entry_of[best_i]
+            self._form_e[rf] = self.pd.get_form_energy_per_atom(ent) * self._scale(ent)
+        return float(self._form_e[rf] + e.enthalpy_per_atom
+                     - self.entries[best_i].enthalpy_per_atom)
 
     def stable_indices(self) -> list[int]:
         stable = {e.attribute if not self.endmembers else e.original_entry.attribute
@@ -213,6 +238,23 @@ class Hull:
                 spacegroup=e.spacegroup, pressure_gpa=e.pressure_gpa,
                 decomposition="" if on else self.decomposition(i)))
         return out
+
+
+def _in_span(entries: Sequence[HullEntry], endmembers: Sequence[str]) -> list[bool]:
+    """Per entry: is its composition a non-negative combination of the end members?"""
+    from pymatgen.core import Composition
+
+    ends = [Composition(x) for x in endmembers]
+    els = sorted({str(el) for c in ends for el in c.elements}
+                 | {el for e in entries for el in e.composition})
+    a = np.array([[c[el] for c in ends] for el in els], float)
+    out = []
+    for e in entries:
+        b = np.array([float(e.composition.get(el, 0)) for el in els])
+        n, *_ = np.linalg.lstsq(a, b, rcond=None)
+        scale = max(float(np.abs(b).max()), 1.0)
+        out.append(bool(np.abs(a @ n - b).max() < 1e-6 * scale and (n > -1e-9).all()))
+    return out
 
 
 def build_hull(entries: Sequence[HullEntry], pressure_gpa: float = math.nan,

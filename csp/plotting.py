@@ -49,6 +49,99 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
+def _label(hull: Hull, index: int) -> str:
+    """Label of entry ``index``: its reduced formula; in unit coordinates, the end member's
+    name, or the compound as end members, e.g. (Li2B12H12)(LiBH4)3."""
+    rec_formula = hull.entries[index].formula or hull._reduced[index]
+    if not hull.endmembers:
+        return _reduced(rec_formula)
+    from fractions import Fraction
+    from math import lcm
+
+    from pymatgen.core import Composition
+
+    ends = [Composition(e) for e in hull.endmembers]
+    els = sorted({str(el) for c in ends for el in c.elements})
+    comp = Composition(hull.entries[index].composition)
+    a = np.array([[c[el] for c in ends] for el in els], dtype=float)
+    b = np.array([comp[el] for el in els], dtype=float)
+    n, *_ = np.linalg.lstsq(a, b, rcond=None)
+    if np.abs(a @ n - b).max() > 1e-6 or (n < -1e-9).any():
+        return _reduced(rec_formula)
+    fr = [Fraction(float(x)).limit_denominator(24) for x in n / n[n > 1e-9].min()]
+    m = lcm(*(f.denominator for f in fr))
+    ints = [int(f * m) for f in fr]
+    g = np.gcd.reduce([k for k in ints if k])
+    parts = [(hull.endmembers[k], ints[k] // g) for k in range(len(ints)) if ints[k]]
+    if len(parts) == 1:
+        return parts[0][0]
+    return "".join(f"({name}){k if k > 1 else ''}" for name, k in parts)
+
+
+def _place_labels(fig, ax, items, avoid) -> None:
+    """Annotate without overlaps: each label goes to the first candidate offset (in
+    points, preferred side first) whose box stays inside the axes and covers no other
+    label, no marker and no line sample of ``avoid`` (data coordinates, N x 2).
+
+    Args:
+        items: (text, x, y, below) per label; ``below`` prefers offsets under the point.
+    """
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pts = ax.transData.transform(np.asarray(avoid, float).reshape(-1, 2)) if len(avoid) else \
+        np.zeros((0, 2))
+    axbox = ax.get_window_extent(renderer)
+    pad = 2.0  # display pixels
+    placed = []
+    down = [(0, -9, "center", "top"), (9, -7, "left", "top"), (-9, -7, "right", "top"),
+            (11, 0, "left", "center"), (-11, 0, "right", "center")]
+    up = [(0, 9, "center", "bottom"), (9, 7, "left", "bottom"), (-9, 7, "right", "bottom")]
+    far = [(dx, dy * 2.6, ha, va) for dx, dy, ha, va in down + up if dy] + \
+          [(dx * 2.4, dy * 2.6, ha, va) for dx, dy, ha, va in down + up if dx and dy]
+    for text, x, y, below in items:
+        cands = (down + up if below else up + down) + far
+        own = ax.transData.transform([[x, y]])[0]
+        best = None
+        def make(dx, dy, ha, va, lead=False, text=text, x=x, y=y):
+            extra = {"arrowprops": {"arrowstyle": "-", "color": "0.4", "lw": 0.6, "shrinkA": 0,
+                                    "shrinkB": 4}} if lead else {}
+            return ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha,
+                               va=va, fontsize=8.5, zorder=5,
+                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                     "alpha": 0.8}, **extra)
+
+        for k, (dx, dy, ha, va) in enumerate(cands):
+            ann = make(dx, dy, ha, va)
+            bb = ann.get_window_extent(renderer)
+            x0, y0, x1, y1 = bb.x0 - pad, bb.y0 - pad, bb.x1 + pad, bb.y1 + pad
+            inside = (x0 >= axbox.x0 and x1 <= axbox.x1 and y0 >= axbox.y0 and y1 <= axbox.y1)
+            hit = ((pts[:, 0] > x0) & (pts[:, 0] < x1) & (pts[:, 1] > y0) & (pts[:, 1] < y1))
+            hit &= np.hypot(*(pts - own).T) > 1e-6  # its own marker is not an obstacle
+            clash = sum(not (x1 < q.x0 or q.x1 < x0 or y1 < q.y0 or q.y1 < y0) for q in placed)
+            score = int(hit.sum()) + 10 * clash + (100 if not inside else 0)
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, ann, bb, k)
+            else:
+                ann.remove()
+            if score == 0:
+                break
+        if best[3] >= len(down + up):  # a distant label gets a leader line to its point
+            best[1].remove()
+            make(*cands[best[3]], lead=True)
+        placed.append(best[2])
+
+
+def _line_samples(xs, ys, n: int = 40) -> np.ndarray:
+    """Points along a polyline (so labels keep off the hull line)."""
+    out = []
+    for k in range(len(xs) - 1):
+        t = np.linspace(0, 1, n)[:, None]
+        out.append(np.array([xs[k], ys[k]]) * (1 - t) + np.array([xs[k + 1], ys[k + 1]]) * t)
+    return np.vstack(out) if out else np.zeros((0, 2))
+
+
 def plot_binary(hull: Hull, path: str | Path, max_ehull: float = 0.3, title: str | None = None) -> Path:
     """Formation enthalpy (meV/atom) vs composition; hull line through stable phases."""
     plt = _mpl()
@@ -68,22 +161,15 @@ def plot_binary(hull: Hull, path: str | Path, max_ehull: float = 0.3, title: str
     ax.plot(xs, ys, "-", color="black", lw=1.4, zorder=3)
     ax.scatter(xs, ys, s=55, color="crimson", edgecolors="black", linewidths=0.8, zorder=4,
                label="on hull")
-    for r, xi, yi in zip(np.array(recs, dtype=object)[stable][order], xs, ys):
-        label = _tex(_reduced(r.formula))
-        if r.spacegroup:
-            label += f"\n{r.spacegroup}"
-        below = yi < -1e-9  # compounds under the tie line: label below, end members above
-        ha = "left" if xi < 0.05 else "right" if xi > 0.95 else "center"  # inside the axes
-        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(0, -9 if below else 9),
-                    ha=ha, va="top" if below else "bottom", fontsize=8.5, zorder=1.5,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     ax.axhline(0.0, color="0.6", lw=0.8, ls="--", zorder=1)
     ax.set_xlim(-0.05, 1.05)
     shown = np.concatenate([y[show], ys, [0.0]])
     span = max(float(shown.max() - shown.min()), 1.0)
-    ax.set_ylim(shown.min() - 0.22 * span, shown.max() + 0.15 * span)
-    ax.set_xlabel(f"x in {_tex(a)}$_{{1-x}}${_tex(b)}$_x$" if not hull.endmembers
-                  else f"x in ({_tex(a)})$_{{1-x}}$({_tex(b)})$_x$")
+    ax.set_ylim(shown.min() - 0.25 * span, shown.max() + 0.18 * span)
+    if hull.endmembers:  # fractions are of atoms (per-atom enthalpies stay convex)
+        ax.set_xlabel(f"x, fraction of atoms in {_tex(b)}  (pseudo-binary {_tex(a)}–{_tex(b)})")
+    else:
+        ax.set_xlabel(f"x in {_tex(a)}$_{{1-x}}${_tex(b)}$_x$")
     ax.set_ylabel("ΔH$_f$ (meV/atom)")
     p = hull.pressure_gpa
     ax.set_title(title or (f"Convex hull at {p:g} GPa" if np.isfinite(p) else "Convex hull"))
@@ -91,6 +177,16 @@ def plot_binary(hull: Hull, path: str | Path, max_ehull: float = 0.3, title: str
         cb = fig.colorbar(sc, ax=ax, pad=0.02)
         cb.set_label("ΔH$_{hull}$ (meV/atom)")
     ax.legend(loc="best", frameon=False, fontsize=9)
+    idx = np.flatnonzero(stable)[order]
+    items = []
+    for i, xi, yi in zip(idx, xs, ys):
+        label = _tex(_label(hull, int(i)))
+        if recs[i].spacegroup:
+            label += f"\n{recs[i].spacegroup}"
+        items.append((label, xi, yi, yi < -1e-9))  # compounds: below the line; ends: above
+    avoid = np.vstack([np.stack([x[show], y[show]], axis=1), np.stack([xs, ys], axis=1),
+                       _line_samples(xs, ys)])
+    _place_labels(fig, ax, items, avoid)
     return _save(fig, path)
 
 
@@ -111,29 +207,40 @@ def plot_ternary(hull: Hull, path: str | Path, max_ehull: float = 0.3, title: st
     fig, ax = plt.subplots(figsize=(5.4, 4.8))
     corners = _tri(np.eye(3))
     ax.plot(*np.vstack([corners, corners[:1]]).T, color="black", lw=1.2)
+    tie = []
     for facet in hull.pd.facets:  # tie lines between stable phases
         pts = [hull.pd.qhull_data[i][:-1] for i in facet]
         # qhull coordinates are the fractions of elements 2..n; rebuild full fractions
         full = np.array([[1 - sum(p), *p] for p in pts])
-        t = _tri(full)
-        ax.plot(*np.vstack([t, t[:1]]).T, color="0.35", lw=0.8, zorder=1)
+        t = np.vstack([_tri(full), _tri(full)[:1]])
+        ax.plot(*t.T, color="0.35", lw=0.8, zorder=1)
+        tie.append(_line_samples(t[:, 0], t[:, 1], 25))
     show = (~stable) & (eh <= max_ehull * 1000)
     sc = ax.scatter(xy[show, 0], xy[show, 1], c=eh[show], cmap="viridis_r", s=20, zorder=2,
                     vmin=0, vmax=max_ehull * 1000, edgecolors="0.3", linewidths=0.4)
-    ax.scatter(xy[stable, 0], xy[stable, 1], s=55, color="crimson", edgecolors="black", zorder=3)
-    for r, (xi, yi) in zip(np.array(recs, dtype=object)[stable], xy[stable]):
-        ax.annotate(_tex(_reduced(r.formula)), (xi, yi), textcoords="offset points", xytext=(4, 4),
-                    fontsize=8.5)
-    for name, (xi, yi), dy in zip(hull.elements, corners, (-14, -14, 6)):
+    ax.scatter(xy[stable, 0], xy[stable, 1], s=55, color="crimson", edgecolors="black", zorder=3,
+               label="on hull")
+    for name, (xi, yi), dy in zip(hull.elements, corners, (-9, -9, 9)):
         ax.annotate(_tex(name), (xi, yi), textcoords="offset points", xytext=(0, dy),
-                    ha="center", fontsize=11, weight="bold")
+                    ha="center", va="top" if dy < 0 else "bottom", fontsize=11, weight="bold")
     ax.set_aspect("equal")
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.12, np.sqrt(3) / 2 + 0.12)
     ax.axis("off")
     if show.any():
         cb = fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.02)
         cb.set_label("ΔH$_{hull}$ (meV/atom)")
+        sc.set_label("metastable")
+    ax.legend(loc="upper left", frameon=False, fontsize=9)
     p = hull.pressure_gpa
-    ax.set_title(title or (f"Convex hull at {p:g} GPa" if np.isfinite(p) else "Convex hull"))
+    ax.set_title(title or (f"Convex hull at {p:g} GPa" if np.isfinite(p) else "Convex hull"),
+                 pad=12)
+    # compounds on the hull get labels; the corners (end members) are named already
+    items = [(_tex(_label(hull, int(i))), xi, yi, False)
+             for i, (xi, yi) in zip(np.flatnonzero(stable), xy[stable])
+             if np.count_nonzero(np.asarray(recs[i].fraction[:3]) > 1e-9) > 1]
+    shown_xy = xy[show | stable]
+    _place_labels(fig, ax, items, np.vstack([shown_xy, *tie]) if tie else shown_xy)
     return _save(fig, path)
 
 
@@ -161,12 +268,14 @@ def plot_pressures(hulls: Sequence[Hull], path: str | Path, common_only: bool = 
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     best_per: list[dict[str, float]] = []
     where: dict[str, float] = {}
+    names: dict[str, str] = {}
     for h in hulls:
         d: dict[str, float] = {}
         for i, r in enumerate(h.records()):
             key = h._reduced[i]
             d[key] = min(d.get(key, np.inf), r.e_above_hull)
             where.setdefault(key, r.fraction[-1])
+            names.setdefault(key, _label(h, i))
         best_per.append(d)
     keys = set.intersection(*(set(d) for d in best_per)) if common_only else \
         {k for d in best_per for k in d}
@@ -183,7 +292,7 @@ def plot_pressures(hulls: Sequence[Hull], path: str | Path, common_only: bool = 
                 if bars.patches else "black", markeredgecolor="black", markeredgewidth=0.5,
                 zorder=4, clip_on=False)
     ax.set_xticks(xs)
-    ax.set_xticklabels([_tex(k) for k in keys], rotation=45, ha="right")
+    ax.set_xticklabels([_tex(names[k]) for k in keys], rotation=45, ha="right")
     ax.set_ylabel("ΔH$_{hull}$ (meV/atom)")
     ax.axhline(0, color="black", lw=0.8)
     ax.legend(frameon=False, title="▼ on the hull", title_fontsize=8.5)

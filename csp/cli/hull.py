@@ -89,6 +89,8 @@ def _print(hull, max_ehull: float) -> None:
     recs = sorted(hull.records(), key=lambda r: (r.fraction, r.e_above_hull))
     print(f"# hull at {hull.pressure_gpa:g} GPa; end members {', '.join(hull.elements)}; "
           f"{len(recs)} structures")
+    if hull.excluded:
+        print(f"# {len(hull.excluded)} structures left out: not combinations of the end members")
     print(f"{'id':>6} {'formula':<14} {'space group':<12} {'ΔH_f meV/at':>12} "
           f"{'ΔH_hull meV/at':>15} {'on hull':>7}")
     for r in recs:
