@@ -291,10 +291,14 @@ def _apply_elements(atoms: Atoms, mapping: dict[str, str]) -> Atoms:
 def load_seed_atoms(name: str, substitute: dict[str, str] | None = None) -> Atoms:
     """Atoms of a library entry; ``substitute={"X": "Ba"}`` replaces the entry's placeholder
     element (X) or ``{"Sr": "Ba"}`` a named element."""
+    import warnings
+
     from ase.io import read
 
     info = seed_info(name)
-    atoms = read(DATA / f"{info.name}.cif")
+    with warnings.catch_warnings():  # ASE: "Occupancies present but no occupancy info"
+        warnings.filterwarnings("ignore", message="Occupancies present", category=UserWarning)
+        atoms = read(DATA / f"{info.name}.cif")
     if substitute:
         mapping = {}
         for old, new in substitute.items():
@@ -307,23 +311,44 @@ def load_seed_atoms(name: str, substitute: dict[str, str] | None = None) -> Atom
     return atoms
 
 
+def _is_file_spec(name_or_path: str) -> bool:
+    """A library name ("xb12") is looked up in the library; anything else that exists, or
+    looks like a path (a suffix or a directory part: "POSCAR", "./CONTCAR", "a.cif"),
+    is a structure file."""
+    text = str(name_or_path)
+    if text.strip().lower() in _index():
+        return False
+    p = Path(text)
+    return p.is_file() or bool(p.suffix) or len(p.parts) > 1
+
+
 def load_seed(name_or_path: str, substitute: dict[str, str] | None = None,
-              units=None) -> Genome:
-    """A genome of a library entry or a structure file, with its units recognised."""
+              units=None, is_file: bool | None = None) -> Genome:
+    """A genome of a library entry or a structure file, with its units recognised.
+
+    Args:
+        is_file: True for a structure file (any ASE-readable name, POSCAR included);
+            default: decided by :func:`_is_file_spec`.
+    """
     from csp.recognition import recognise
 
     p = Path(name_or_path)
-    if p.suffix and p.is_file():
+    if is_file or (is_file is None and _is_file_spec(name_or_path)):
+        if not p.is_file():
+            raise CspError(f"seed file {str(name_or_path)!r} does not exist")
         from ase.io import read
 
         try:
             atoms = read(p)
         except Exception as exc:  # noqa: BLE001 - any reader error is a bad file
-            raise CspError(f"cannot read seed file {name_or_path!r}: {exc}") from None
+            raise CspError(f"cannot read seed file {str(name_or_path)!r}: {exc}") from None
         if substitute:
+            missing = [old for old in substitute if old not in atoms.get_chemical_symbols()]
+            if missing:
+                have = sorted(set(atoms.get_chemical_symbols()))
+                raise CspError(f"seed file {str(name_or_path)!r} has no element {missing[0]!r} "
+                               f"to substitute (it has {have})")
             atoms = _apply_elements(atoms, substitute)
-    elif p.suffix and not p.is_file():
-        raise CspError(f"seed file {name_or_path!r} does not exist")
     else:
         atoms = load_seed_atoms(name_or_path, substitute)
     genome, _ = recognise(atoms, units)
@@ -365,9 +390,44 @@ def _prototype_atoms(name: str) -> Atoms:
                    "library seed or a structure file")
 
 
+def _sites_to_replace(atoms: Atoms, replace: dict[str, str]) -> dict[int, Any]:
+    """Atom index -> unit for a substitution recipe. A key is an element ("Cl": every Cl)
+    or an element on one Wyckoff orbit of the crystal ("Li@c" or "Li@3c": the letter, as
+    spglib assigns it at symprec 1e-3, decides; a multiplicity in front is for the reader)."""
+    import spglib
+
+    from csp.units import get_unit
+
+    syms = atoms.get_chemical_symbols()
+    ds = None
+    out: dict[int, Any] = {}
+    for key, uname in replace.items():
+        el, _, wyck = str(key).partition("@")
+        if el not in syms:
+            raise CspError(f"substitution: the crystal has no {el!r} to replace by {uname}")
+        unit = get_unit(uname)
+        chosen = [k for k, s in enumerate(syms) if s == el]
+        if wyck:
+            if ds is None:
+                ds = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(),
+                                                  atoms.numbers), symprec=1e-3)
+            letter = wyck.lstrip("0123456789")
+            have = sorted({ds.wyckoffs[k] for k in chosen})
+            chosen = [k for k in chosen if ds.wyckoffs[k] == letter]
+            if not chosen:
+                raise CspError(f"substitution: no {el} on Wyckoff position {wyck!r} in "
+                               f"{ds.international} (the {el} sites are {', '.join(have)})")
+        for k in chosen:
+            if k in out:
+                raise CspError(f"substitution: atom {k} ({el}) is named by two keys of {replace}")
+            out[k] = unit
+    return out
+
+
 def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] | None = None,
                overlap: float = 0.15) -> Genome:
-    """Replace all atoms of the given elements by units (element -> unit name).
+    """Replace atoms by units: ``{"Cl": "B12"}`` every Cl, ``{"Li@3c": "BH4"}`` the Li on
+    one Wyckoff orbit (spglib letters) only.
 
     The cell is scaled isotropically so that no two substituted sites, and no
     substituted site and another atom, are closer than the sum of their envelope radii
@@ -381,24 +441,20 @@ def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] |
     from ase.data import covalent_radii
 
     from csp.operators.generation import site_orientation
-    from csp.units import get_unit
 
     if elements:
         atoms = _apply_elements(atoms, elements)
     syms = atoms.get_chemical_symbols()
-    for el, uname in replace.items():
-        if el not in syms:
-            raise CspError(f"substitution: the crystal has no {el!r} to replace by {uname}")
-    units = {el: get_unit(u) for el, u in replace.items()}
+    unit_of = _sites_to_replace(atoms, replace)
     # scale: every pair (i, j) needs d_ij >= (1 - overlap) (R_i + R_j)
-    radius = np.array([units[s].envelope_radius if s in units else covalent_radii[z]
-                       for s, z in zip(syms, atoms.numbers)])
+    radius = np.array([unit_of[k].envelope_radius if k in unit_of else covalent_radii[z]
+                       for k, z in enumerate(atoms.numbers)])
     from ase.neighborlist import neighbor_list
 
     cut = 2 * radius.max() + 1e-6
     scale = 1.0
     i, j, d = neighbor_list("ijd", atoms, min(cut, 0.999 * min(atoms.cell.lengths()) * 2))
-    sub = np.array([s in units for s in syms])
+    sub = np.array([k in unit_of for k in range(len(syms))])
     need = sub[i] | sub[j]
     if need.any():
         scale = max(1.0, float(((1 - overlap) * (radius[i] + radius[j]) / d)[need].max()))
@@ -412,26 +468,39 @@ def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] |
     placed, centres, quats, nums, frac = [], [], [], [], []
     from csp.genome import matrix_to_quat
 
-    for k, (s, f) in enumerate(zip(syms, host.get_scaled_positions())):
-        if s not in units:
+    for k, f in enumerate(host.get_scaled_positions()):
+        if k not in unit_of:
             nums.append(int(host.numbers[k]))
             frac.append(f)
             continue
+        unit = unit_of[k]
         site = []
         for r, t in zip(rot_frac, trans):
             diff = (r @ f + t - f + 0.5) % 1.0 - 0.5
             if np.abs(diff).max() < 1e-4:
                 site.append(a @ r @ ainv)
         site = np.array(site)
-        rot = site_orientation(units[s], site, None)
+        rot = site_orientation(unit, site, None)
         if rot is None:  # lower the symmetry: keep the proper rotations, then the identity
             proper = np.array([g for g in site if np.linalg.det(g) > 0])
-            rot = site_orientation(units[s], proper, None) if len(proper) else None
+            rot = site_orientation(unit, proper, None) if len(proper) else None
             if rot is None:
                 rot = np.eye(3)
-        placed.append(units[s])
+        placed.append(unit)
         centres.append(f)
         quats.append(matrix_to_quat(rot))
+    # units the host has already (C60 in K3C60, BH4 in Na3OBH4) stay rigid units: found
+    # in the unscaled host, moved with their centres, not stretched with the cell
+    keep = np.array([k not in unit_of for k in range(len(atoms))])
+    if keep.any() and len(nums):
+        from csp.recognition import recognise
+
+        rest, _ = recognise(atoms[keep])
+        if rest.n_units:
+            placed += [rest.kinds[k] for k in rest.unit_kind]
+            centres += list(rest.unit_centres)
+            quats += list(rest.unit_quats)
+            nums, frac = list(rest.atom_numbers), list(rest.atom_frac)
     return Genome.from_units(cell, placed, centres, quats, nums, frac)
 
 
@@ -472,10 +541,13 @@ def resolve_seed(spec: Any) -> list[Genome]:
                 raise CspError("seed spec with 'prototype' needs replace = {Element = 'Unit'}")
             return [substitute(_prototype_atoms(str(spec["prototype"])), spec["replace"],
                                spec.get("elements"))]
+        if "file" in spec and "name" in spec:
+            raise CspError("seed spec: give 'name' (library) or 'file', not both")
         target = spec.get("name") or spec.get("file")
         if not target:
             raise CspError("seed spec needs 'name', 'file' or 'prototype'")
-        return [load_seed(str(target), spec.get("substitute"))]
+        return [load_seed(str(target), spec.get("substitute"),
+                          is_file=True if "file" in spec else None)]
     raise CspError(f"seed spec must be a name, a path or a table, got {spec!r}")
 
 

@@ -117,6 +117,55 @@ def test_cli(tmp_path):
     assert bad.returncode == 2 and "unknown seed 'nope'" in bad.stderr
 
 
+def test_cif_export_carries_reference_to_stdout_and_file(tmp_path):
+    """``csp seeds show NAME`` (CIF on stdout, the default) works and the exported CIF,
+    like the library's, carries the reference and the conditions; it reads back."""
+    from ase.io import read
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "csp", *a], capture_output=True, text=True)
+
+    out = run("seeds", "show", "nabh4")
+    assert out.returncode == 0, out.stderr
+    assert "Mater. Sci. Forum 443-444, 287 (2004)" in out.stdout
+    assert "_publ_section_references" in out.stdout
+    assert "room temperature" in out.stdout and "Warning" not in out.stderr
+    cif = tmp_path / "ba.cif"
+    assert run("seeds", "show", "xb12", "--element", "X=Ba", "-o", str(cif)).returncode == 0
+    text = cif.read_text()
+    assert "XB12" in text and "X->Ba" in text and "_exptl_special_details" in text
+    assert read(cif).get_chemical_formula(mode="metal") == "BaB12"
+
+
+def test_seed_files_without_suffix_and_substitution_errors(tmp_path):
+    from ase.io import write
+
+    write(tmp_path / "POSCAR", load_seed_atoms("xb12", {"X": "Ba"}), format="vasp")
+    for spec in (str(tmp_path / "POSCAR"), {"file": str(tmp_path / "POSCAR")}):
+        g = resolve_seed(spec)[0]
+        assert g.unit_counts() == {"B12": 1} and g.atom_counts() == {"Ba": 1}
+    g = resolve_seed({"file": str(tmp_path / "POSCAR"), "substitute": {"Ba": "Ca"}})[0]
+    assert g.atom_counts() == {"Ca": 1}
+    with pytest.raises(CspError, match="has no element 'Xe'"):
+        resolve_seed({"file": str(tmp_path / "POSCAR"), "substitute": {"Xe": "Ca"}})
+    with pytest.raises(CspError, match="does not exist"):
+        resolve_seed({"file": str(tmp_path / "CONTCAR")})
+    with pytest.raises(CspError, match="not both"):
+        resolve_seed({"file": str(tmp_path / "POSCAR"), "name": "xb12"})
+
+
+def test_substitution_of_one_wyckoff_orbit():
+    """K3C60 has K on 4b (octahedral) and 8c (tetrahedral): replacing only the 4b K by
+    NH4 gives (NH4)K2C60; the NH4 (Td) on the m-3 site lowers Fm-3 to F23."""
+    g = resolve_seed({"prototype": "k3c60", "replace": {"K@4b": "NH4"}})[0]
+    assert g.unit_counts() == {"C60": 4, "NH4": 4} and g.atom_counts() == {"K": 8}
+    assert sg_of(g.to_atoms(wrap=True), 1e-2) == 196
+    g = substitute(load_seed_atoms("li3ocl"), {"Cl@a": "BH4"})
+    assert g.unit_counts() == {"BH4": 1}
+    with pytest.raises(CspError, match="no Cl on Wyckoff position '1b'.*sites are a"):
+        substitute(load_seed_atoms("li3ocl"), {"Cl@1b": "BH4"})
+
+
 @pytest.mark.slow
 def test_substituted_srb12_relaxes_to_simple_cubic_at_50_gpa():
     pytest.importorskip("sevenn")

@@ -48,11 +48,37 @@ def _show(args: argparse.Namespace) -> int:
         subst[old] = new
     atoms = load_seed_atoms(args.name, subst or None)
     fmt = "vasp" if args.format == "poscar" else "cif"
-    if args.output:
-        write(args.output, atoms, format=fmt)
-        print(f"wrote {args.output}", file=sys.stderr)
+    if fmt == "cif":  # ASE writes CIF to a binary stream only
+        raw = io.BytesIO()
+        write(raw, atoms, format=fmt)
+        text = raw.getvalue().decode()
     else:
         buf = io.StringIO()
         write(buf, atoms, format=fmt)
-        sys.stdout.write(buf.getvalue())
+        text = buf.getvalue()
+    if fmt == "cif":
+        text = _with_reference(text, args.name, subst)
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
+
+
+def _with_reference(cif: str, name: str, subst: dict[str, str]) -> str:
+    """The entry's reference, conditions and notes in the exported CIF (comment header
+    and CIF text fields), so a file passed on keeps its provenance."""
+    from csp.seeds import seed_info
+
+    info = seed_info(name)
+    swaps = ", ".join(f"{a}->{b}" for a, b in subst.items())
+    note = info.notes + (f"; elements substituted: {swaps}" if subst else "")
+    head = [f"# csp seed library: {info.name}", f"# reference: {info.reference}",
+            f"# conditions: {info.conditions}", f"# notes: {note}"]
+    fields = ["_publ_section_references", ";", info.reference, ";",
+              "_exptl_special_details", ";", f"{info.conditions}; {note}", ";"]
+    lines = cif.splitlines()
+    k = next((i for i, line in enumerate(lines) if line.startswith("data_")), 0)
+    return "\n".join(head + lines[:k + 1] + fields + lines[k + 1:]) + "\n"
