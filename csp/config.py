@@ -512,6 +512,11 @@ def _parse_seeds(d: dict, base: Path | None) -> tuple:
                 s = str((base / s).resolve())
         elif isinstance(s, dict):
             s = json.loads(json.dumps(s))
+            # files named in tables are relative to the config file, as plain strings are
+            for key in ("file", "prototype"):
+                v = s.get(key)
+                if isinstance(v, str) and base is not None and (base / v).exists():
+                    s[key] = str((base / v).resolve())
         else:
             raise ConfigError(f"seeds entries must be strings or tables, got {s!r}")
         out.append(s)

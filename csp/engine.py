@@ -264,7 +264,8 @@ class Search:
             else:
                 phases = [self.best[p]] if self.best[p] is not None else []
             for ind in phases:
-                if ind.origin == "cross":
+                # seeds are relaxed at every pressure already (as seeds)
+                if ind.origin in ("cross", "seed"):
                     continue
                 due += [(ind, q) for q in self.pressures
                         if q != p and (ind.candidate_id, q) not in self._crossed]
@@ -652,13 +653,13 @@ class Search:
 def hull_distances(inds: Sequence[Individual], elements: tuple[str, ...]) -> list[float]:
     """Distance of each individual above the lower convex hull of all of them, eV/atom.
 
-    The hull energy at composition x (element fractions) is the linear programme
-    ``min sum_i l_i H_i`` with ``sum_i l_i x_i = x``, ``l >= 0``. Where x is outside
-    the span of the known compositions (no end members yet), the reference is the
-    lowest enthalpy at that same composition.
+    The hull energy at composition x (element fractions) is the lower convex envelope
+    of the known (x, H) points: exact 1D lower hull for two elements, the lower facets
+    of a Qhull convex hull for more, and the linear programme ``min sum_i l_i H_i``
+    with ``sum_i l_i x_i = x``, ``l >= 0`` where the points are degenerate (all
+    compositions on a line of a ternary space, too few of them). End members are not
+    needed: the hull spans the compositions found so far.
     """
-    from scipy.optimize import linprog
-
     if not inds:
         return []
     xs = np.array([_reduced_fractions(p.genome, elements) for p in inds])
@@ -667,13 +668,61 @@ def hull_distances(inds: Sequence[Individual], elements: tuple[str, ...]) -> lis
     lowest: dict[tuple, float] = {}
     for k, h in zip(keys, hs):
         lowest[k] = min(h, lowest.get(k, math.inf))
-    ref: dict[tuple, float] = {}
-    a_eq = np.vstack([xs.T, np.ones(len(xs))])
-    for k, low in lowest.items():
-        res = linprog(hs, A_eq=a_eq, b_eq=np.append(np.array(k), 1.0), bounds=(0, None),
-                      method="highs")
-        ref[k] = min(res.fun, low) if res.status == 0 else low
+    comps = list(lowest)
+    x = np.array(comps, float)
+    low = np.array([lowest[k] for k in comps])
+    env = _lower_envelope(x, low)
+    ref = {k: min(float(e), lowest[k]) for k, e in zip(comps, env)}
     return [float(h - ref[k]) for h, k in zip(hs, keys)]
+
+
+def _lower_envelope(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Lower convex envelope of points (x_i, h_i) at each x_i; x: (n, k) fractions."""
+    x = x[:, x.max(axis=0) > 0]  # elements nobody has
+    n, k = x.shape
+    if n == 1 or k == 1:
+        return h.copy()
+    if k == 2:  # binary: monotone chain on the first fraction
+        order = np.lexsort((h, x[:, 0]))
+        hull: list[int] = []
+        for i in order:
+            while len(hull) >= 2:
+                a, b = hull[-2], hull[-1]
+                cross = ((x[b, 0] - x[a, 0]) * (h[i] - h[a])
+                         - (h[b] - h[a]) * (x[i, 0] - x[a, 0]))
+                if cross <= 0:
+                    hull.pop()
+                else:
+                    break
+            if hull and x[hull[-1], 0] == x[i, 0]:
+                continue  # same composition, higher: not a vertex
+            hull.append(i)
+        return np.interp(x[:, 0], x[hull, 0], h[hull])
+    from scipy.spatial import ConvexHull, QhullError
+
+    pts = np.column_stack([x[:, :-1], h])
+    try:
+        eq = ConvexHull(pts).equations
+    except (QhullError, ValueError):  # flat or too few points: exact LP instead
+        return _envelope_lp(x, h)
+    # lower facets: outward normal pointing down in H; the vertical facets over the
+    # boundary of the composition simplex have n_H ~ 1e-11 (round-off), not a slope
+    lower = eq[eq[:, k - 1] < -1e-7]
+    planes = -(pts[:, :-1] @ lower[:, :k - 1].T + lower[:, k]) / lower[:, k - 1]
+    return planes.max(axis=1)
+
+
+def _envelope_lp(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    from scipy.optimize import linprog
+
+    a_eq = np.vstack([x.T, np.ones(len(x))])
+    out = h.copy()
+    for i in range(len(x)):
+        res = linprog(h, A_eq=a_eq, b_eq=np.append(x[i], 1.0), bounds=(0, None),
+                      method="highs")
+        if res.status == 0:
+            out[i] = min(res.fun, h[i])
+    return out
 
 
 # ------------------------------------------------------------------- defaults

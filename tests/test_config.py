@@ -219,3 +219,18 @@ def test_malformed_configs_raise_csperror(case):
             parse_toml("".join(lines[:k]) + payload + "".join(lines[k:]))
         else:
             parse_config(copy.deepcopy(payload))
+
+
+def test_seed_files_in_tables_are_relative_to_the_config(tmp_path, monkeypatch):
+    from csp.config import load_config
+    from csp.seeds import load_seed_atoms
+
+    d = tmp_path / "project"
+    d.mkdir()
+    load_seed_atoms("xb12", {"X": "Sr"}).write(d / "srb12.cif")
+    (d / "search.toml").write_text(
+        'composition = "Sr1 (B12)1"\npressure = 50\n[relaxer]\nname = "fake"\n'
+        '[[seeds]]\nfile = "srb12.cif"\n')
+    monkeypatch.chdir(tmp_path)  # elsewhere: the file is found next to the config
+    cfg = load_config(d / "search.toml")
+    assert cfg.seeds[0]["file"] == str((d / "srb12.cif").resolve())

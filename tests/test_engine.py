@@ -184,6 +184,26 @@ def test_hull_distances_by_hand():
     assert d == pytest.approx([0.0, 0.0, 0.0, 0.3, 0.3])
 
 
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_hull_envelope_equals_the_linear_programme(k):
+    """The engine's hull (monotone chain for two elements, Qhull lower facets for more)
+    equals the exact linear programme, also where the points are degenerate."""
+    from csp.engine import _envelope_lp, _lower_envelope
+
+    rng = np.random.default_rng(k)
+    for trial in range(20):
+        counts = rng.integers(0, 6, size=(int(rng.integers(2, 120)), k)).astype(float)
+        counts[counts.sum(1) == 0, 0] = 1
+        x = np.unique(np.round(counts / counts.sum(1, keepdims=True), 10), axis=0)
+        if trial == 0:  # all on the line between two end members (flat for Qhull)
+            x = np.unique(np.round(np.outer(np.linspace(0, 1, 7), np.eye(k)[0])
+                                   + np.outer(np.linspace(1, 0, 7), np.eye(k)[1]), 10), axis=0)
+        h = rng.normal(size=len(x)) * 0.3 - 0.2 * (x.max(1) < 1)
+        env = _lower_envelope(x, h)
+        assert np.allclose(env, _envelope_lp(x, h), rtol=0, atol=1e-9)
+        assert (env <= h + 1e-12).all()
+
+
 def test_variable_composition_search():
     cfg = make_config(composition={"blocks": ["Sr", "(B12)"], "min_atoms": 1, "max_atoms": 16},
                       search={"max_evaluations": 25, "population_size": 6})
@@ -377,6 +397,19 @@ def test_hull_phases_are_re_relaxed_at_the_other_pressures():
     assert len(pairs) == len(cross)  # never twice
     for p in (0.0, 50.0):  # each pressure's final best was sent to the other one
         assert (search.best[p].candidate_id, 50.0 - p) in pairs or search.best[p].origin == "cross"
+
+
+def test_seeds_are_relaxed_at_every_pressure_not_crossed():
+    """A seed is a seed at each pressure (origin=seed rows at both); it is never also
+    re-relaxed as a cross candidate (which turned the seed's own row into a duplicate)."""
+    cfg = make_config(pressures=[0, 50], seeds=["xb12:Sr"], search={"max_evaluations": 12})
+    cfg.pop("pressure")
+    search, evs = run_serial(cfg)
+    seeds = [e for e in evs if e.task.origin == "seed"]
+    assert sorted(e.task.pressure for e in seeds) == [0.0, 50.0]
+    assert all(e.status == "relaxed" for e in seeds)
+    seed_ids = {e.task.candidate_id for e in seeds}
+    assert not [e for e in evs if e.task.origin == "cross" and set(e.task.parents) & seed_ids]
 
 
 def test_restore_remembers_cross_relaxations(tmp_path):
