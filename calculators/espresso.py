@@ -196,14 +196,23 @@ class PwResult:
 _FLOAT = r"[-+]?\d*\.\d+(?:[eEdD][-+]?\d+)?"
 
 
+def _number(token: str) -> float:
+    try:
+        return float(token.replace("d", "e").replace("D", "e"))
+    except ValueError:
+        return math.nan
+
+
 def parse_pw_output(text: str, initial: Atoms) -> PwResult:
     """Parse pw.x output: last energy, enthalpy, pressure, forces, final structure."""
     r = PwResult()
     r.job_done = "JOB DONE" in text
     r.scf_failed = "convergence NOT achieved" in text
-    energies = re.findall(rf"^!\s+total energy\s+=\s+({_FLOAT})\s+Ry", text, re.MULTILINE)
+    # any token, not only a number: a final "NaN" (or "*****") must not leave an earlier
+    # step's energy standing as the result
+    energies = re.findall(r"^!\s+total energy\s+=\s+(\S+)\s+Ry", text, re.MULTILINE)
     if energies:
-        r.energy = float(energies[-1]) * Ry
+        r.energy = _number(energies[-1]) * Ry
     h = re.findall(rf"Final enthalpy\s+=\s+({_FLOAT})\s+Ry", text)
     if not h:
         h = re.findall(rf"enthalpy new\s+=\s+({_FLOAT})\s+Ry", text)

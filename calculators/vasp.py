@@ -2,12 +2,18 @@
 
 Writes INCAR / POSCAR / KPOINTS / POTCAR with plain file I/O, launches the profile's
 command (``srun vasp_std``, ``mpirun -np 16 vasp_std``) with the GA's MPI environment
-stripped, and reads CONTCAR and OUTCAR. Success needs "reached required accuracy" in
-OUTCAR; an electronic loop that hit NELM without "EDIFF is reached" is ``scf_failed``;
-ZBRENT/BRIONS errors or NSW exhausted are ``not_converged``.
+stripped, and reads CONTCAR, OUTCAR and vasprun.xml. Success needs "reached required
+accuracy" in OUTCAR; an electronic loop that hit NELM (as the OUTCAR or vasprun.xml of
+the run says) without "EDIFF is reached" is ``scf_failed``; ZBRENT/BRIONS errors or NSW
+exhausted are ``not_converged``. vasprun.xml is read when present: a truncated one
+(the run was killed) is ignored; its final structure stands in for an unreadable CONTCAR
+and its energy for an OUTCAR without one.
 
-VASP cannot run on the machines csp is developed on: the tests check the input files
-and parse real-format VASP output (tests/data/vasp), not a live VASP run.
+VASP cannot run on the machines csp is developed on: the tests check the input files,
+run the parsers on real VASP output (an OUTCAR of VASP 5.3.3 and a vasprun.xml of VASP
+6.3.0 with PSTRESS, from ASE's test data) against ASE's own readers, and classify
+hand-written OUTCAR/CONTCAR/stdout files in VASP's layout (tests/data/vasp) for the
+relaxation outcomes; not a live VASP run.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from csp.calculators.launch import Profile, run_program
 
 from csp.errors import CspError
 
-__all__ = ["VaspRelaxer", "VaspSettings", "parse_outcar", "read_poscar", "write_inputs"]
+__all__ = ["VaspRelaxer", "VaspSettings", "parse_outcar", "parse_vasprun", "read_poscar",
+           "write_inputs"]
 
 _KB_PER_GPA = 10.0
 
@@ -160,15 +167,30 @@ class OutcarResult:
 _F = r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?"
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def parse_outcar(text: str, nelm: int) -> OutcarResult:
-    """Energies, enthalpy, pressure, forces and convergence flags from OUTCAR text."""
+    """Energies, enthalpy, pressure, forces and convergence flags from OUTCAR text.
+
+    ``nelm`` is the SCF step limit asked for; the value VASP echoes in the OUTCAR
+    ("NELM   =    60;") wins when present (an INCAR tag given through ``extra``
+    overrides the setting).
+    """
     r = OutcarResult()
-    e0 = re.findall(rf"energy\(sigma->0\)\s*=\s*({_F})", text)
+    echoed = re.search(r"^\s*NELM\s*=\s*(\d+)", text, re.MULTILINE)
+    if echoed:
+        nelm = int(echoed.group(1))
+    e0 = re.findall(r"energy\(sigma->0\)\s*=\s*(\S+)", text)
     if e0:
-        r.energy = float(e0[-1])
-    h = re.findall(rf"enthalpy is\s+TOTEN\s*=\s*({_F})", text)
+        r.energy = _number(e0[-1])  # NaN or ***** (overflow) in the file -> nan
+    h = re.findall(r"enthalpy is\s+TOTEN\s*=\s*(\S+)", text)
     if h:
-        r.enthalpy = float(h[-1])
+        r.enthalpy = _number(h[-1])
     kb = re.findall(rf"in kB\s+({_F})\s+({_F})\s+({_F})", text)
     if kb:
         r.pressure_gpa = float(np.mean(np.array(kb[-1], float))) / _KB_PER_GPA
@@ -186,9 +208,87 @@ def parse_outcar(text: str, nelm: int) -> OutcarResult:
         this_step = [m for m in marks if m.group(1) == last]
         n_elec = max(int(m.group(2)) for m in this_step)
         tail = text[this_step[0].start():]
-        if n_elec >= nelm and "EDIFF is reached" not in tail:
+        if "EDIFF was not reached (unconverged)" in tail or (
+                n_elec >= nelm and "EDIFF is reached" not in tail):
             r.scf_failed = True
     return r
+
+
+@dataclass
+class VasprunResult:
+    """What a complete vasprun.xml says (energies eV, pressure GPa, forces eV/Å)."""
+
+    atoms: Atoms
+    energy: float            # energy(sigma->0) of the last ionic step, PV term excluded
+    enthalpy: float          # free energy + PSTRESS x V of the last ionic step
+    pressure_gpa: float      # mean diagonal of the last stress (kB in the file)
+    fmax: float
+    ionic_steps: int
+    scf_failed: bool         # the last ionic step used all NELM electronic steps
+    nsw: int
+    pstress_gpa: float
+
+
+def parse_vasprun(text: str) -> VasprunResult | None:
+    """Final structure, energies, stress, forces and SCF flag from vasprun.xml text.
+
+    Returns None for a truncated or malformed file (a killed run leaves one). With
+    PSTRESS, the ``e_fr_energy`` of a step's <energy> block is the enthalpy (free energy
+    + PV; the <scstep> energies exclude PV), as ASE's reader also accounts for.
+    """
+    import xml.etree.ElementTree as ET
+
+    from ase.units import GPa
+
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+
+    def params(name: str, default: float) -> float:
+        for node in (root.find("parameters"), root.find("incar")):
+            if node is None:
+                continue
+            for i in node.iter("i"):
+                if i.get("name") == name and i.text and i.text.strip():
+                    return float(i.text.split()[0])
+        return default
+
+    def vectors(node) -> np.ndarray:
+        return np.array([v.text.split() for v in node.findall("v")], float)
+
+    try:
+        symbols = [rc.findall("c")[0].text.strip()
+                   for rc in root.find("atominfo/array[@name='atoms']/set").findall("rc")]
+        calcs = root.findall("calculation")
+        final = root.find("structure[@name='finalpos']")
+        if not calcs or final is None:
+            return None
+        last = calcs[-1]
+        cell = vectors(final.find("crystal/varray[@name='basis']"))
+        frac = vectors(final.find("varray[@name='positions']"))
+        atoms = Atoms(symbols, cell=cell, scaled_positions=frac, pbc=True)
+        nelm = int(params("NELM", 60))
+        nsw = int(params("NSW", 0))
+        pstress_gpa = params("PSTRESS", 0.0) / _KB_PER_GPA
+        scsteps = last.findall("scstep")
+        step_cell = vectors(last.find("structure/crystal/varray[@name='basis']"))
+        volume = abs(float(np.linalg.det(step_cell)))
+        h = float(last.find("energy/i[@name='e_fr_energy']").text)
+        sc = scsteps[-1].find("energy")
+        de = float(sc.find("i[@name='e_0_energy']").text) - float(
+            sc.find("i[@name='e_fr_energy']").text)
+        energy = h - pstress_gpa * GPa * volume + de
+        stress = last.find("varray[@name='stress']")
+        pressure = (float(np.trace(vectors(stress))) / 3 / _KB_PER_GPA
+                    if stress is not None else math.nan)
+        forces = last.find("varray[@name='forces']")
+        fmax = (float(np.linalg.norm(vectors(forces), axis=1).max())
+                if forces is not None else math.nan)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return VasprunResult(atoms, energy, h, pressure, fmax, len(calcs), len(scsteps) >= nelm,
+                         nsw, pstress_gpa)
 
 
 class VaspRelaxer:
@@ -226,27 +326,28 @@ def outcome_from_files(wd: Path, atoms: Atoms, order: list[int], s: VaspSettings
     """Classify a finished VASP directory (used by the relaxer and by the tests)."""
     stdout = (wd / "vasp.out").read_text(errors="replace") if (wd / "vasp.out").is_file() else ""
     outcar = (wd / "OUTCAR").read_text(errors="replace") if (wd / "OUTCAR").is_file() else ""
+    xml = (wd / "vasprun.xml").read_text(errors="replace") if (wd / "vasprun.xml").is_file() else ""
+    v = parse_vasprun(xml) if xml else None  # None when truncated
     if not outcar:
         return _fail(name, "crashed" if crash else "bad_output", crash or "no OUTCAR", pressure_gpa, t0)
     r = parse_outcar(outcar, s.nelm)
-    if r.scf_failed:
+    if r.scf_failed or (v is not None and v.scf_failed):
         return _fail(name, "scf_failed", "electronic loop hit NELM without reaching EDIFF",
                      pressure_gpa, t0)
     if "ZBRENT: fatal error" in stdout or "ZBRENT: fatal error" in outcar:
         return _fail(name, "not_converged", "ZBRENT: fatal error in bracketing", pressure_gpa, t0)
     if crash:
         return _fail(name, "crashed", crash, pressure_gpa, t0)
+    if not r.finished:
+        return _fail(name, "bad_output", "truncated OUTCAR (no 'General timing and accounting')",
+                     pressure_gpa, t0)
+    if not math.isfinite(r.energy) and v is not None:
+        r.energy = v.energy
     if not math.isfinite(r.energy):
-        return _fail(name, "bad_output", "no energy(sigma->0) in OUTCAR", pressure_gpa, t0)
-    try:
-        relaxed_sorted = read_poscar((wd / "CONTCAR").read_text())
-    except (OSError, ValueError, IndexError) as exc:
-        return _fail(name, "bad_output", f"unreadable CONTCAR: {exc}", pressure_gpa, t0)
-    relaxed = atoms.copy()
-    relaxed.set_cell(relaxed_sorted.cell)
-    inv = np.empty(len(order), int)
-    inv[np.array(order)] = np.arange(len(order))
-    relaxed.positions = relaxed_sorted.positions[inv]
+        return _fail(name, "bad_output", "no finite energy(sigma->0) in OUTCAR", pressure_gpa, t0)
+    relaxed = _relaxed_structure(wd, atoms, order, v)
+    if isinstance(relaxed, str):
+        return _fail(name, "bad_output", relaxed, pressure_gpa, t0)
     if not r.converged:
         return _fail(name, "not_converged", f"no 'reached required accuracy' after "
                      f"{r.ionic_steps} ionic steps", pressure_gpa, t0, relaxed)
@@ -256,6 +357,27 @@ def outcome_from_files(wd: Path, atoms: Atoms, order: list[int], s: VaspSettings
     rec = StageRecord(name, "relaxed", "", r.energy, h, r.pressure_gpa, r.fmax, r.ionic_steps, wall)
     return RelaxOutcome("relaxed", "", relaxed, r.energy, h, r.pressure_gpa, pressure_gpa, r.fmax,
                         r.ionic_steps, wall, (rec,))
+
+
+def _relaxed_structure(wd: Path, atoms: Atoms, order: list[int],
+                       v: VasprunResult | None) -> Atoms | str:
+    """CONTCAR (else vasprun.xml's final structure) in the input's atom order, or why not."""
+    try:
+        relaxed_sorted = read_poscar((wd / "CONTCAR").read_text())
+    except (OSError, ValueError, IndexError) as exc:
+        if v is None:
+            return f"unreadable CONTCAR: {exc}"
+        relaxed_sorted = v.atoms
+    expected = [atoms.get_chemical_symbols()[i] for i in order]
+    if relaxed_sorted.get_chemical_symbols() != expected:
+        return (f"relaxed structure holds {relaxed_sorted.get_chemical_formula()}, the input "
+                f"{atoms.get_chemical_formula()} in another order or composition")
+    relaxed = atoms.copy()
+    relaxed.set_cell(relaxed_sorted.cell)
+    inv = np.empty(len(order), int)
+    inv[np.array(order)] = np.arange(len(order))
+    relaxed.positions = relaxed_sorted.positions[inv]
+    return relaxed
 
 
 def _fail(name, status, reason, pressure_gpa, t0, atoms=None) -> RelaxOutcome:

@@ -127,15 +127,22 @@ def test_dft_child_from_an_mpi_rank(tmp_path):
         pytest.skip("mpiexec not installed")
     script = tmp_path / "rank.py"
     script.write_text(textwrap.dedent(f"""
-        import json
+        import json, os
         from mpi4py import MPI
         from ase.build import bulk
         from csp.calculators import get_relaxer
         rank = MPI.COMM_WORLD.Get_rank()
-        out = get_relaxer({{**{QE!r}, "calculation": "scf"}}).relax(
-            bulk("B", "fcc", a=3.0), 10.0, r"{tmp_path}/rank%d" % rank)
+        wd = r"{tmp_path}/rank%d" % rank
+        # the child records the environment it was given, then becomes pw.x
+        out = get_relaxer({{**{QE!r}, "calculation": "scf",
+                           "command": "sh -c 'env > child_env.txt; exec pw.x -in {{input}}'"}}
+                          ).relax(bulk("B", "fcc", a=3.0), 10.0, wd)
+        mpi = ("OMPI_", "PMIX_", "PRTE_", "PMI_", "HYDRA_", "MPI_", "I_MPI_")
+        child = [ln.split("=")[0] for ln in open(os.path.join(wd, "child_env.txt"))]
         with open(r"{tmp_path}/result%d.json" % rank, "w") as fh:
-            json.dump({{"status": out.status, "reason": out.reason, "energy": out.energy}}, fh)
+            json.dump({{"status": out.status, "reason": out.reason, "energy": out.energy,
+                       "rank_mpi_vars": sorted(k for k in os.environ if k.startswith(mpi)),
+                       "child_mpi_vars": sorted(k for k in child if k.startswith(mpi))}}, fh)
     """))
     # each rank reports through its own file: the ranks' stdout streams are merged by the
     # process manager, which is not what is under test here
@@ -148,6 +155,18 @@ def test_dft_child_from_an_mpi_rank(tmp_path):
         assert path.exists(), f"rank {rank} wrote no result; stdout: {res.stdout[-1000:]} stderr: {res.stderr[-1000:]}"
         results[rank] = json.loads(path.read_text())
     assert all(r["status"] == "relaxed" for r in results.values()), results
+    # the rank ran inside mpiexec's environment; its pw.x child got none of it
+    assert all(r["rank_mpi_vars"] and not r["child_mpi_vars"] for r in results.values()), results
     # both ranks computed the same cell with the same pw.x: the same energy
     assert results[0]["energy"] == pytest.approx(results[1]["energy"], abs=1e-6)
     assert (tmp_path / "rank0" / "pw.out").exists() and (tmp_path / "rank1" / "pw.out").exists()
+
+
+def test_parser_does_not_keep_an_earlier_energy_over_a_final_nan():
+    text = textwrap.dedent("""\
+        !    total energy              =     -10.00000000 Ry
+        !    total energy              =              NaN Ry
+             JOB DONE.
+        """)
+    r = parse_pw_output(text, bulk("B", "sc", a=2.1))
+    assert r.steps == 2 and not np.isfinite(r.energy)
