@@ -98,8 +98,15 @@ def run_program(profile: Profile, workdir: str | Path, input_name: str | None,
         with out_path.open("w") as out:
             stdin = (wd / stdin_name).open() if stdin_name else subprocess.DEVNULL
             try:
-                proc = subprocess.run(argv, check=False, cwd=wd, stdout=out, stderr=subprocess.STDOUT,
-                                      stdin=stdin, env=env, timeout=profile.timeout)
+                # its own process group: a timeout stops the whole tree (mpirun and its
+                # ranks, a shell and what it started), not only the direct child
+                proc = subprocess.Popen(argv, cwd=wd, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=stdin, env=env, start_new_session=True)
+                try:
+                    proc.wait(timeout=profile.timeout)
+                except BaseException:  # timeout, or this worker is being stopped
+                    _kill_group(proc)
+                    raise
             finally:
                 if stdin_name:
                     stdin.close()
@@ -117,3 +124,22 @@ def run_program(profile: Profile, workdir: str | Path, input_name: str | None,
         return RunResult("failed", proc.returncode, wall, out_path,
                          f"{argv[0]} exited with code {proc.returncode}")
     return RunResult("ok", 0, wall, out_path)
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM the child's process group, SIGKILL whatever of it is left after ``grace`` s."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # members that outlived the leader too
+    except ProcessLookupError:
+        pass
+    proc.wait()

@@ -170,3 +170,24 @@ def test_parser_does_not_keep_an_earlier_energy_over_a_final_nan():
         """)
     r = parse_pw_output(text, bulk("B", "sc", a=2.1))
     assert r.steps == 2 and not np.isfinite(r.energy)
+
+
+def test_timeout_stops_the_whole_process_tree(tmp_path):
+    """A timed-out program is stopped with everything it started (an mpirun and its
+    ranks; here a shell and its sleep), not only the direct child."""
+    from pathlib import Path
+
+    from csp.calculators.launch import Profile, run_program
+
+    marker = f"{4700 + os.getpid() % 100}"
+    r = run_program(Profile(f"sh -c 'sleep {marker} & wait'", timeout=1.0), tmp_path, None, "out")
+    assert r.state == "timeout"
+    left = []
+    for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmd.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == [b"sleep", marker.encode()]:
+            left.append(cmd.parent.name)
+    assert not left, f"left running: pids {left}"
