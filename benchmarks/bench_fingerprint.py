@@ -10,6 +10,11 @@ within R_max; then the population distance matrix (one matrix product) in ns per
 
 from __future__ import annotations
 
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # as on a csp worker rank (csp.parallel.set_threads)
+
 import argparse
 import time
 

@@ -453,18 +453,17 @@ def fingerprints(structures: Sequence, params: FingerprintParams | None = None, 
 
 
 def _stack(fps: Sequence[Fingerprint], part: str) -> np.ndarray:
+    """The normalised vectors of a batch as rows, (n, width): each fingerprint's own
+    vector when all share their pair keys, else embedded zero-padded in the union of
+    keys (the per-common-key sum of :func:`cosine_distance`)."""
     sel = [fp if part == "atoms" else fp.units for fp in fps]
-    keys = sorted({k for fp in sel for k in fp.keys})
-    col = {k: i for i, k in enumerate(keys)}
-    nb = sel[0].values.shape[1]
-    mat = np.zeros((len(sel), len(keys) * nb))
-    for r, fp in enumerate(sel):
-        for k, v, w in zip(fp.keys, fp.values, fp.weights):
-            c = col[k]
-            mat[r, c * nb:(c + 1) * nb] = math.sqrt(w) * v
-        n = np.linalg.norm(mat[r])
-        if n > 0:
-            mat[r] /= n
+    if all(fp.keys == sel[0].keys for fp in sel):
+        return np.stack([fp._flat for fp in sel])
+    layout = _Layout()
+    rows = [layout.vector(fp) for fp in sel]
+    mat = np.zeros((len(rows), len(layout.slots) * layout.nbins))
+    for r, v in enumerate(rows):
+        mat[r, :len(v)] = v
     return mat
 
 

@@ -136,8 +136,10 @@ def test_unit_term_tells_packings_apart():
 def test_distance_matrix_equals_pairwise():
     rng = np.random.default_rng(11)
     structs = [random_structure(rng)[:30] for _ in range(6)]
+    structs[5].set_chemical_symbols(["B"] * len(structs[5]))  # other pair keys than the rest
     p = FingerprintParams(rcut=6.0)
     fps = [fingerprint(s, p) for s in structs]
+    assert len({fp.keys for fp in fps}) > 1
     d = distance_matrix(fps)
     from csp.fingerprint import cosine_distance
 
