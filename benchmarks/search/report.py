@@ -1,0 +1,391 @@
+"""Tables and the success plot of a benchmark campaign (see run.py).
+
+    python benchmarks/search/report.py --outroot runs/bench
+        [--out benchmarks/RESULTS.md] [--plot benchmarks/search/success.png]
+        [--tolerance 0.002] [--budget N] [--systems ...] [--methods ...]
+
+Reads every ``<outroot>/runs/<system>/<method>/seed<S>.json``, re-applies the hit
+criterion (``common.is_hit``: relaxed, units intact, H/atom <= reference + tolerance)
+and writes, per system x method: success rate, relaxations to the first hit (median
+and range; a seed without a hit counts as "> budget"), mean wall time per run; the
+csp-GA / random-search and csp-GA / ase-ga ratios of the median relaxations to a hit
+per system and over systems, with a plain verdict on the issue's targets; the relaxer,
+the commits and the commands that regenerate everything. The plot has one panel per
+system: the fraction of seeds that have hit by N relaxations, per method (AGOX-style
+step curves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from common import HIT_TOLERANCE, first_index, is_hit, read_json
+from systems import SYSTEMS
+
+GA, RANDOM = "csp-ga", "csp-random"
+BASELINES = ("csp-random", "ase-ga", "ase-ga-reject", "ase-ga-vanilla", "pyxtal", "pyxtal-raw")
+METHOD_ORDER = ("csp-ga",) + BASELINES
+TARGET_RANDOM_RATIO = 3.0
+DESCRIPTIONS = {
+    "csp-ga": "csp's genetic algorithm (rigid units, symmetric random start, heredity/mutations)",
+    "csp-random": "csp's random symmetric search, `random_fraction = 1` (no variation: "
+                  "AIRSS-style baseline)",
+    "ase-ga": "ase-ga bulk GA with tags (molecular-crystal tutorial settings, unit-gathering "
+              "fix, pre-relaxation unit screen), see run_asega.py",
+    "ase-ga-reject": "ase-ga as above, relaxed structures with broken units killed",
+    "ase-ga-vanilla": "ase-ga without the gathering fix and the unit screen",
+    "pyxtal": "PyXtal random molecular crystals (random accepted space group), compressed "
+              "rigidly to csp's volume estimate, one relaxation each",
+    "pyxtal-raw": "PyXtal random molecular crystals at PyXtal's own volume",
+}
+
+
+# ------------------------------------------------------------------ loading
+def load_runs(outroot: Path, systems=None, methods=None) -> list[dict]:
+    """Every run document under ``outroot/runs`` (optionally filtered)."""
+    runs = []
+    for path in sorted((Path(outroot) / "runs").glob("*/*/seed*.json")):
+        doc = read_json(path)
+        if doc is None or (systems and doc["system"] not in systems) or (
+                methods and doc["method"] not in methods):
+            continue
+        runs.append(doc)
+    return runs
+
+
+def first_hit(doc: dict, tol: float) -> int | None:
+    ref = doc["reference_enthalpy_per_atom"]
+    return first_index(doc["relaxations"], lambda r: is_hit(r, ref, tol))
+
+
+# ------------------------------------------------------------------ statistics
+def censored_median(values: list[float]) -> float:
+    """Median where inf stands for "no hit within the budget" (inf if it is censored)."""
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return math.nan
+    mid = v[(n - 1) // 2: n // 2 + 1]
+    return math.inf if any(math.isinf(x) for x in mid) else sum(mid) / len(mid)
+
+
+def cell_stats(docs: list[dict], tol: float) -> dict:
+    """Statistics of one system x method."""
+    budget = max(d["budget"] for d in docs)
+    hits = [first_hit(d, tol) for d in docs]
+    vals = [float(h) if h is not None else math.inf for h in hits]
+    found = [h for h in hits if h is not None]
+    matches = [d["summary"].get("first_match") for d in docs]
+    best = [d["summary"]["best_minus_reference_meV"] for d in docs]
+    best = [b for b in best if b is not None and math.isfinite(b)]
+    return {"n": len(docs), "hits": len(found), "budget": budget, "values": vals,
+            "median": censored_median(vals), "min": min(found) if found else None,
+            "max": max(found) if found else None,
+            "match": sum(m is not None for m in matches),
+            "best_meV": statistics.median(best) if best else math.nan,
+            "min_meV": min(best) if best else math.nan,
+            "intact": sum(d["summary"]["n_intact"] for d in docs) / max(1, sum(
+                d["summary"]["n_relaxations"] for d in docs)),
+            "wall": statistics.mean(d["run_wall_s"] for d in docs),
+            "relax_wall": statistics.mean(d["summary"]["relax_wall_s"] for d in docs),
+            "relaxations": statistics.mean(d["summary"]["n_relaxations"] for d in docs)}
+
+
+def ratio(other: float, ga: float, budget: int) -> tuple[float, str]:
+    """(value, text) of median(other) / median(GA); censored medians give bounds."""
+    if math.isnan(other) or math.isnan(ga):
+        return math.nan, "n/a"
+    if math.isinf(other) and math.isinf(ga):
+        return math.nan, f"n/a (both medians > {budget})"
+    if math.isinf(other):
+        r = (budget + 1) / ga
+        return r, f"> {r:.1f}"
+    if math.isinf(ga):
+        r = other / (budget + 1)
+        return r, f"< {r:.2f}"
+    return other / ga, f"{other / ga:.2f}"
+
+
+# ------------------------------------------------------------------ tables
+def _fmt_median(st: dict) -> str:
+    m = st["median"]
+    return f"> {st['budget']}" if math.isinf(m) else f"{m:g}"
+
+
+def _fmt_range(st: dict) -> str:
+    if st["hits"] == 0:
+        return "-"
+    rng = f"{st['min']}-{st['max']}"
+    return rng + (f" (+{st['n'] - st['hits']} > {st['budget']})" if st["hits"] < st["n"] else "")
+
+
+def stats_table(stats: dict, systems: list[str], methods: list[str]) -> list[str]:
+    lines = [("| system | method | success | relaxations to first hit: median | min-max | "
+              "StructureMatcher found | best ΔH (median, min) meV/atom | units intact | "
+              "wall per run (s) | relaxation time per run (s) |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in systems:
+        for m in methods:
+            st = stats.get((s, m))
+            if st is None:
+                continue
+            lines.append(
+                f"| {s} | {m} | {st['hits']}/{st['n']} | {_fmt_median(st)} | {_fmt_range(st)} | "
+                f"{st['match']}/{st['n']} | {st['best_meV']:+.1f}, {st['min_meV']:+.1f} | "
+                f"{100 * st['intact']:.0f}% | {st['wall']:.0f} | {st['relax_wall']:.0f} |")
+    return lines
+
+
+def ratio_rows(stats: dict, systems: list[str], other: str) -> list[tuple[str, float, str]]:
+    """Per system: (system, value, text) of median(other) / median(csp-ga)."""
+    out = []
+    for s in systems:
+        ga, ot = stats.get((s, GA)), stats.get((s, other))
+        if ga is None or ot is None:
+            continue
+        v, text = ratio(ot["median"], ga["median"], max(ga["budget"], ot["budget"]))
+        out.append((s, v, text))
+    return out
+
+
+def ratio_section(stats: dict, systems: list[str],
+                  methods: list[str]) -> tuple[list[str], list[str]]:
+    """Lines of the ratio table and the verdict lines."""
+    others = [m for m in methods if m != GA]
+    if GA not in methods or not others:
+        return [], ["csp-ga or a baseline is missing: no ratios."]
+    table = ["| system | " + " | ".join(f"{o} / csp-ga" for o in others) + " |",
+             "|---|" + "---|" * len(others)]
+    per = {o: {s: (v, t) for s, v, t in ratio_rows(stats, systems, o)} for o in others}
+    for s in systems:
+        table.append(f"| {s} | " + " | ".join(per[o].get(s, (math.nan, "n/a"))[1]
+                                             for o in others) + " |")
+    overall = {}
+    for o in others:
+        vals = [v for v, _ in per[o].values() if math.isfinite(v)]
+        overall[o] = statistics.median(vals) if vals else math.nan
+        bounded = any(t.startswith((">", "<")) for _, t in per[o].values())
+        table_val = f"{overall[o]:.2f}" + (" (includes bounds)" if bounded else "")
+        overall[o] = (overall[o], table_val)
+    table.append("| **median over systems** | " + " | ".join(
+        overall[o][1] for o in others) + " |")
+    return table, verdicts(overall, per)
+
+
+def verdicts(overall: dict, per: dict) -> list[str]:
+    """Plain statements on the issue's targets (GA >= 3x fewer than random, fewer than
+    ase-ga), including the systems where the GA does not win."""
+    lines = []
+    for o, target in ((RANDOM, TARGET_RANDOM_RATIO), ("ase-ga", 1.0)):
+        if o not in overall:
+            lines.append(f"- {o} was not run: no verdict on csp-ga vs {o}.")
+            continue
+        v, text = overall[o]
+        want = f">= {target:g}" if target > 1 else "> 1"
+        if not math.isfinite(v):
+            lines.append(f"- **csp-ga vs {o}: undetermined** (no system where a ratio exists).")
+            continue
+        ok = v >= target if target > 1 else v > target
+        lines.append(f"- **csp-ga vs {o}: target {'MET' if ok else 'NOT MET'}**: median over "
+                     f"systems of median({o}) / median(csp-ga) = {text} (target {want}).")
+        losing = [s for s, (r, t) in per[o].items() if math.isfinite(r) and r <= 1.0]
+        unknown = [s for s, (r, t) in per[o].items() if not math.isfinite(r)]
+        if losing:
+            lines.append(f"  csp-ga does not need fewer relaxations than {o} on: "
+                         f"{', '.join(losing)}.")
+        if unknown:
+            lines.append(f"  Undetermined (neither median within the budget) on: "
+                         f"{', '.join(unknown)}; the median over systems leaves them out.")
+    return lines
+
+
+def best_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
+    """Per system: the lowest intact enthalpy any run found vs the reference."""
+    lines = [("| system | reference | reference H (eV/atom) | lowest found by any method "
+              "(meV/atom vs reference) | by |"), "|---|---|---|---|---|"]
+    for s in systems:
+        docs = [d for d in runs if d["system"] == s]
+        if not docs:
+            continue
+        best = min(docs, key=lambda d: _finite(d["summary"]["best_minus_reference_meV"]))
+        b = best["summary"]["best_minus_reference_meV"]
+        flag = " **(below the reference: not the ground state under this relaxer)**" \
+            if math.isfinite(b) and b < -1000 * tol else ""
+        lines.append(f"| {s} | {docs[0]['system_spec']['reference']} "
+                     f"({docs[0]['reference_spacegroup']}) | "
+                     f"{docs[0]['reference_enthalpy_per_atom']:.4f} | {b:+.1f}{flag} | "
+                     f"{best['method']} seed {best['seed']} |")
+    return lines
+
+
+def _finite(x) -> float:
+    return x if x is not None and math.isfinite(x) else math.inf
+
+
+# ------------------------------------------------------------------ plot
+def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title: str) -> None:
+    """Per system a panel: fraction of seeds with a hit within N relaxations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(systems)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    styles = ("-", "--", "-.", ":")
+    for ax, s in zip(list(axes.flat)[:n], systems, strict=True):
+        budget = 1
+        for k, m in enumerate(methods):
+            st = stats.get((s, m))
+            if st is None:
+                continue
+            budget = max(budget, st["budget"])
+            xs = list(range(st["budget"] + 1))
+            off = 0.012 * (k - (len(methods) - 1) / 2)  # keep coinciding curves visible
+            ys = [sum(v <= x for v in st["values"]) / st["n"] + off for x in xs]
+            ax.step(xs, ys, where="post", label=f"{m} ({st['hits']}/{st['n']})", lw=1.8,
+                    ls=styles[k % len(styles)])
+        ax.set_xlim(0, budget)
+        ax.set_ylim(-0.04, 1.04)
+        ax.set_xlabel("relaxations")
+        ax.set_ylabel("fraction of seeds with a hit")
+        ax.set_title(s)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ document
+def provenance(runs: list[dict]) -> dict:
+    """Relaxer specs, commits, budgets and seeds found in the run files."""
+    specs = {repr(d["relaxer"]): (d["relaxer_name"], d["relaxer"]) for d in runs}
+    commits = sorted({(d["commit"]["commit"][:12], d["commit"]["dirty"]) for d in runs})
+    return {"specs": list(specs.values()), "commits": commits,
+            "budgets": sorted({d["budget"] for d in runs}),
+            "seeds": sorted({d["seed"] for d in runs})}
+
+
+def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
+    name = prov["specs"][0][0] if prov["specs"] else "cheap"
+    seeds = " ".join(map(str, prov["seeds"]))
+    budget = prov["budgets"][-1] if prov["budgets"] else 30
+    run = (f"python benchmarks/search/run.py --systems {' '.join(systems)} --methods "
+           f"{' '.join(methods)} --seeds {seeds} --budget {budget} --relaxer {name} "
+           f"--outroot {outroot} --jobs 2")
+    rep = (f"python benchmarks/search/report.py --outroot {outroot} --out {args.out} "
+           f"--plot {args.plot} --tolerance {args.tolerance}")
+    return [run, rep]
+
+
+def document(runs, stats, systems, methods, args) -> str:
+    prov = provenance(runs)
+    relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
+    commits = ", ".join(f"{c}{' (with local changes)' if dirty else ''}"
+                        for c, dirty in prov["commits"])
+    ratios, verdict = ratio_section(stats, systems, methods)
+    try:
+        plot_ref = Path(args.plot).resolve().relative_to(Path(args.out).resolve().parent)
+    except ValueError:
+        plot_ref = Path(args.plot)
+    fake = any(s.get("name") == "fake" for _, s in prov["specs"])
+    out = ["# Search benchmark: superatomic crystals", "",
+           (f"Generated {date.today().isoformat()} by `benchmarks/search/report.py` from "
+            f"{len(runs)} runs in `{args.outroot}`."), ""]
+    if fake:
+        out += [("> **Machinery check only**: these runs used the `fake` relaxer (a Morse "
+                 "stand-in that does not move atoms). The numbers say nothing about the "
+                 "methods."),
+                ""]
+    out += ["## Protocol", "",
+            f"- Relaxer (the same callable for every method and the reference): {relaxers}.",
+            f"- Commit(s): {commits}.",
+            (f"- Budget: {', '.join(map(str, prov['budgets']))} relaxations per run; seeds "
+             f"{', '.join(map(str, prov['seeds']))}."),
+            ("- Hit: a relaxation that converged, kept every unit intact (bond topology and "
+             "Kabsch RMSD <= 0.5 Å, csp's criterion) and reached H/atom <= reference + "
+             f"{1000 * args.tolerance:g} meV/atom (the reference is the system's known ground "
+             "state relaxed once with the same relaxer). \"StructureMatcher found\": seeds "
+             "where some intact structure within 50 meV/atom matched the relaxed reference "
+             "(pymatgen defaults). Relaxations to first hit count every relaxation (failed "
+             "ones included); a seed without a hit counts as \"> budget\"."),
+            "- Methods: " + "; ".join(f"`{m}`: {DESCRIPTIONS.get(m, m)}" for m in methods) + ".",
+            "", "## Results", ""]
+    out += stats_table(stats, systems, methods)
+    out += ["", "## Relaxations to first hit: baseline / csp-ga (median over seeds)", "",
+            ("Above 1: csp-ga needs fewer relaxations. \"> x\" / \"< x\": one median is "
+             "censored by the budget."), ""]
+    out += ratios + ["", "## Verdict", ""] + verdict
+    out += ["", "## Lowest enthalpy found", ""] + best_table(runs, systems, args.tolerance)
+    out += ["", "## Success vs relaxations", "", f"![success vs relaxations]({plot_ref})", "",
+            "## Regenerate", "", "```bash"] + commands(args.outroot, systems, methods, prov,
+                                                         args) + ["```", ""]
+    return "\n".join(out)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--outroot", type=Path, default=Path("runs/bench"))
+    ap.add_argument("--out", type=Path, default=HERE.parent / "RESULTS.md")
+    ap.add_argument("--plot", type=Path, default=HERE / "success.png")
+    ap.add_argument("--tolerance", type=float, default=HIT_TOLERANCE, help="eV/atom")
+    ap.add_argument("--budget", type=int, help="report runs of this budget (default: the "
+                    "most common one)")
+    ap.add_argument("--systems", nargs="+")
+    ap.add_argument("--methods", nargs="+")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    runs = load_runs(args.outroot, args.systems, args.methods)
+    if not runs:
+        print(f"no run files under {args.outroot}/runs", file=sys.stderr)
+        return 1
+    budgets = Counter(d["budget"] for d in runs)
+    budget = args.budget or budgets.most_common(1)[0][0]
+    if len(budgets) > 1 or budget not in budgets:
+        print(f"runs with budgets {dict(budgets)}: reporting budget {budget} only "
+              "(--budget)", file=sys.stderr)
+    runs = [d for d in runs if d["budget"] == budget]
+    if not runs:
+        return 1
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for d in runs:
+        groups[(d["system"], d["method"])].append(d)
+    stats = {k: cell_stats(v, args.tolerance) for k, v in groups.items()}
+    order = list(SYSTEMS)
+    systems = args.systems or sorted({d["system"] for d in runs},
+                                     key=lambda s: order.index(s) if s in order else 99)
+    present = {d["method"] for d in runs}
+    methods = args.methods or [m for m in METHOD_ORDER if m in present] + sorted(
+        present - set(METHOD_ORDER))
+    title = "; ".join(f"{n}: {s}" for n, s in provenance(runs)["specs"])
+    plot(stats, systems, methods, args.plot, f"relaxer {title}")
+    text = document(runs, stats, systems, methods, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"\nwrote {args.out} and {args.plot}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

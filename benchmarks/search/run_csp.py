@@ -1,0 +1,149 @@
+"""csp's own methods: the genetic algorithm (``csp-ga``) and its random symmetric
+search (``csp-random``: ``random_fraction = 1``, every candidate a fresh random
+symmetric structure, no variation: the AIRSS-style baseline).
+
+Both run ``python -m csp run CONFIG --seed S --outdir DIR -q`` (``--resume`` when the
+directory holds a ``csp.db`` already), with a TOML written here for the system, then
+read ``DIR/csp.db``: rows with ``eval_index >= 0`` (every candidate that went through
+the relaxer, duplicates after relaxation included; duplicates rejected *before*
+relaxation cost no relaxation and are not counted), in ``eval_index`` order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import common
+from common import (
+    MATCH_WINDOW,
+    matches_reference,
+    read_json,
+    write_json,
+)
+from systems import GA_SETTINGS, System
+
+__all__ = ["METHODS", "config_text", "read_records", "run_csp"]
+
+METHODS = ("csp-ga", "csp-random")
+SPACEGROUPS = (2, 230)
+
+
+def config_text(system: System, method: str, seed: int, budget: int, spec: dict,
+                outdir: Path) -> str:
+    """The csp TOML configuration of one run (no seeds: the reference is never given)."""
+    if method not in METHODS:
+        raise ValueError(f"not a csp method: {method}")
+    fu = system.formula_units
+    fu_text = f"[{fu[0]}, {fu[-1]}]" if len(fu) > 1 else f"[{fu[0]}]"
+    random_fraction = 1.0 if method == "csp-random" else 0.1
+    relaxer = "\n".join(f"{k} = {json.dumps(v)}" for k, v in spec.items())
+    return f"""# written by benchmarks/search/run_csp.py: {system.title}, {method}
+name = "{system.name} {method}"
+seed = {seed}
+outdir = "{outdir}"
+composition = "{system.composition}"
+formula_units = {fu_text}
+pressure = {system.pressure}
+
+[relaxer]
+{relaxer}
+
+[search]
+population_size = {GA_SETTINGS['population_size']}
+initial_population = {GA_SETTINGS['initial_population']}
+max_evaluations = {budget}
+spacegroups = [{SPACEGROUPS[0]}, {SPACEGROUPS[1]}]
+random_fraction = {random_fraction}
+broken_units = "reject"
+"""
+
+
+def settings(method: str) -> dict:
+    """What the run file records about the method's configuration."""
+    return {**GA_SETTINGS, "spacegroups": list(SPACEGROUPS),
+            "random_fraction": 1.0 if method == "csp-random" else 0.1,
+            "driver": "python -m csp run CONFIG --seed S --outdir DIR -q [--resume]"}
+
+
+def _status(row) -> str:
+    """The relaxer-level status of a csp.db row (csp folds unit checks into status)."""
+    res = row.data.get("result", {})
+    st = res.get("status", row.status)
+    if st in ("relaxed", "broken_units"):
+        return "relaxed"
+    reason = str(res.get("reason", row.get("reason", "")))
+    return reason.split(":", 1)[0].strip() or "failed"
+
+
+def read_records(db_path: Path, reference: dict) -> list[dict]:
+    """One record per relaxation of a csp run, in eval_index order."""
+    import ase.db
+
+    from csp.evaluate import spacegroup_of
+
+    with ase.db.connect(str(db_path)) as db:
+        rows = [r for r in db.select() if r.get("eval_index", -1) >= 0]
+    rows.sort(key=lambda r: r.eval_index)
+    out = []
+    for r in rows:
+        status = _status(r)
+        h = float(r.get("enthalpy_per_atom", math.nan))
+        rec = {"index": int(r.eval_index) + 1, "status": status,
+               "reason": str(r.get("reason", ""))[:200],
+               "enthalpy_per_atom": h if status == "relaxed" else math.nan,
+               "n_atoms": int(r.natoms), "units_intact": bool(r.get("units_intact", False)),
+               "units_recognised": None, "matches_reference": None,
+               "wall_time": round(float(r.get("wall_time", 0.0)), 3),
+               "origin": str(r.get("origin", "")) + (f":{r.operator}" if r.get("operator", "none")
+                                                     not in ("none", "") else ""),
+               "spacegroup": str(r.get("spacegroup", "")), "csp_status": str(r.status)}
+        if (status == "relaxed" and rec["units_intact"] and math.isfinite(h)
+                and h <= reference["enthalpy_per_atom"] + MATCH_WINDOW):
+            atoms = r.toatoms()  # the relaxed genome (units re-fitted), relaxed cell
+            rec["matches_reference"] = matches_reference(atoms, reference)
+            rec["spacegroup"] = rec["spacegroup"] or spacegroup_of(atoms)[0]
+        out.append(rec)
+    return out
+
+
+def run_csp(system: System, method: str, seed: int, budget: int, spec: dict, workdir: Path,
+            reference: dict, quiet: bool = True) -> tuple[list[dict], float, dict]:
+    """Run (or resume) one csp search; returns (records, run wall time s, settings).
+
+    The wall time adds up over resumed sessions (``DIR/elapsed.json``).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "config.toml"
+    text = config_text(system, method, seed, budget, spec, workdir / "csp")
+    if common.STOP_AT_HIT:  # csp stops itself at the first hit (same criterion)
+        text += f"stop_at_enthalpy = {reference['enthalpy_per_atom'] + common.HIT_TOLERANCE!r}\n"
+    cfg.write_text(text)
+    cmd = [sys.executable, "-m", "csp", "run", str(cfg), "--seed", str(seed),
+           "--outdir", str(workdir / "csp"), "--max-evaluations", str(budget)]
+    if quiet:
+        cmd.append("-q")
+    if (workdir / "csp" / "csp.db").exists():
+        cmd.append("--resume")
+    elapsed = (read_json(workdir / "elapsed.json") or {}).get("seconds", 0.0)
+    t0 = time.perf_counter()
+    with open(workdir / "csp.log", "a") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            code = proc.wait()
+        finally:  # interrupted: stop csp cleanly (it marks in-flight work pending)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
+            elapsed += time.perf_counter() - t0
+            write_json(workdir / "elapsed.json", {"seconds": elapsed})
+    if code != 0:
+        tail = (workdir / "csp.log").read_text().strip().splitlines()[-3:]
+        raise RuntimeError(f"csp run exited with {code}: {' | '.join(tail)}")
+    records = read_records(workdir / "csp" / "csp.db", reference)
+    return records, elapsed, settings(method)
