@@ -167,7 +167,12 @@ class MLRelaxer:
         work = atoms.copy()
         work.calc = calc
         try:
-            outcome = self._optimise(work, pressure_gpa, t0)
+            with warnings.catch_warnings():
+                # FrechetCellFilter takes the matrix log of the deformation gradient; scipy
+                # warns at every step of a large cell (C60 crystals) that its error
+                # estimate is ~1e-12: noise, not a problem of the relaxation
+                warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+                outcome = self._optimise(work, pressure_gpa, t0)
         except Exception as exc:  # noqa: BLE001 - a model or optimizer blow-up is data
             return _fail("crashed", f"{type(exc).__name__}: {exc}", pressure_gpa, t0)
         return outcome
