@@ -118,6 +118,16 @@ class CompositionSpace:
         rec(0, 0)
         return out
 
+    def describe(self) -> str:
+        """One line for people: ``Sr1 (B12)1, 1-2 formula units per cell`` or
+        ``Sr, B, (B12) (1-26 atoms)``."""
+        if self.fixed is not None:
+            fu = self.formula_units
+            n = str(fu[0]) if len(fu) == 1 else f"{fu[0]}-{fu[-1]}"
+            return f"{self.fixed}, {n} formula unit{'s' if fu[-1] > 1 else ''} per cell"
+        return (f"{', '.join(self.blocks)} ({self.min_atoms}-{self.max_atoms} atoms"
+                f"{', charge-neutral' if self.charge_neutral else ''})")
+
     def to_dict(self) -> dict:
         if self.fixed is not None:
             return {"composition": str(self.fixed), "formula_units": list(self.formula_units)}

@@ -207,3 +207,19 @@ def test_sigterm_and_walltime_stop_cleanly(tmp_path):
     assert n_before < n_after < 200
     bad = csp("run", str(path), "--resume", "--walltime", "1h", cwd=tmp_path)
     assert bad.returncode == 2 and "--walltime must be HH:MM:SS" in bad.stderr
+
+
+def test_status_of_a_variable_composition_run_ranks_by_hull_distance(tmp_path):
+    (tmp_path / "search.toml").write_text(
+        'seed = 3\noutdir = "run"\npressure = 50\nseeds = ["alpha-b", "xb12:Sr"]\n'
+        '[composition]\nblocks = ["Sr", "(B12)"]\nmax_atoms = 26\n'
+        '[relaxer]\nname = "fake"\n[search]\npopulation_size = 6\nmax_evaluations = 16\n')
+    run = csp("run", "search.toml", "-q", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    st = csp("status", "run", cwd=tmp_path)
+    assert st.returncode == 0, st.stderr
+    assert "Sr, (B12) (1-26 atoms) at 50 GPa" in st.stdout
+    assert "nearest the convex hull at 50 GPa" in st.stdout
+    table = st.stdout.split("nearest the convex hull at 50 GPa")[1].splitlines()[2:]
+    ehull = [float(line.split()[-1]) for line in table if line.strip()]
+    assert ehull == sorted(ehull) and ehull[0] == 0.0

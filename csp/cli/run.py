@@ -213,12 +213,7 @@ class _Progress:
     def header(self, cfg, workers: int, n_resumed: int) -> None:
         if self.quiet:
             return
-        space = cfg.composition
-        fu = space.formula_units
-        comp = (f"{space.fixed}, {fu[0] if len(fu) == 1 else f'{fu[0]}-{fu[-1]}'} formula "
-                f"unit{'s' if fu[-1] > 1 else ''} per cell" if not space.variable else
-                f"{', '.join(space.blocks)} ({space.min_atoms}-{space.max_atoms} atoms"
-                f"{', charge-neutral' if space.charge_neutral else ''})")
+        comp = cfg.composition.describe()
         print(f"csp run: {comp} at {', '.join(f'{p:g}' for p in cfg.pressures)} GPa, "
               f"budget {cfg.search.max_evaluations}, {workers} worker(s), relaxer "
               f"{cfg.relaxer.get('name', 'staged')}, outdir {cfg.outdir}"

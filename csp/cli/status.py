@@ -40,11 +40,14 @@ def status(args: argparse.Namespace) -> int:
     total = sum(counts.values())
     budget = cfg.get("search", {}).get("max_evaluations", "?")
     done = total - counts["pending"] - _prerelax_duplicates(store.db)
-    print(f"run {store.run_id}: {cfg.get('composition', '?')} at "
+    variable = isinstance(cfg.get("composition"), dict)
+    print(f"run {store.run_id}: {_describe(cfg)} at "
           f"{', '.join(f'{p:g}' for p in cfg.get('pressures', []))} GPa; "
           f"{done}/{budget} evaluations, {total} candidates")
     print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for p in cfg.get("pressures", [None]):
+        if variable and p is not None and _hull_table(store.path, p, args.best):
+            continue
         rows = best_rows(store.db, args.best, p)
         if not rows:
             continue
@@ -58,6 +61,36 @@ def status(args: argparse.Namespace) -> int:
                   f"{r.get('volume_per_atom', math.nan):>9.3f} {r.origin:<10}")
     store.close()
     return 0
+
+
+def _describe(cfg: dict) -> str:
+    """The stored composition space as one line (see CompositionSpace.describe)."""
+    from csp.config import ConfigError, parse_config
+
+    try:
+        return parse_config({**cfg, "seeds": []}).composition.describe()
+    except ConfigError:  # a config of another csp version: show it as stored
+        return str(cfg.get("composition", "?"))
+
+
+def _hull_table(db_path, pressure: float, n: int) -> bool:
+    """Variable composition: the structures nearest the convex hull at a pressure
+    (False when no hull can be built yet, e.g. an end member is missing)."""
+    from csp.errors import CspError
+    from csp.hull import Hull, entries_from_db
+
+    try:
+        hull = Hull(entries_from_db(db_path, pressure), pressure)
+    except CspError:
+        return False
+    recs = sorted(hull.records(), key=lambda r: (r.e_above_hull, r.enthalpy_per_atom))[:n]
+    print(f"nearest the convex hull at {pressure:g} GPa (`csp hull` for the full table):")
+    print(f"  {'row':>5} {'formula':<12} {'spacegroup':<11} {'H/atom eV':>10} "
+          f"{'dH_f meV':>8} {'dH_hull':>8}")
+    for r in recs:
+        print(f"  {r.id:>5} {r.formula:<12} {r.spacegroup:<11} {r.enthalpy_per_atom:>10.4f} "
+              f"{1000 * r.formation_enthalpy:>8.1f} {1000 * r.e_above_hull:>8.1f}")
+    return True
 
 
 def _prerelax_duplicates(db) -> int:
