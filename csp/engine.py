@@ -206,6 +206,7 @@ class Search:
         self.pending: dict[int, tuple[Task, Any]] = {}
         self.building: dict[int, float] = {}  # candidate id -> pressure, requested, not built
         self._rejections = 0  # pre-relaxation duplicates in a row
+        self._build_failures = 0  # candidates in a row whose building crashed
         self.individuals: dict[float, list[Individual]] = {p: [] for p in self.pressures}
         self._by_comp: dict[tuple[float, str], list[Individual]] = {}
         self.started = {p: 0 for p in self.pressures}
@@ -374,10 +375,14 @@ class Search:
         if self.building.pop(built.candidate_id, None) is None:
             raise CspError(f"propose: candidate {built.candidate_id} was not requested")
         if built.genome is None:
-            if built.fatal:
-                raise CspError(built.error)
+            self._build_failures += 1
+            if built.fatal or self._build_failures > MAX_REJECTIONS:
+                raise CspError(built.error if built.fatal else
+                               f"{self._build_failures} candidates in a row could not be built "
+                               f"(last: {built.error})")
             log.warning("candidate %d not built: %s", built.candidate_id, built.error)
             return None
+        self._build_failures = 0
         task = Task(built.candidate_id, built.genome, built.origin, built.operator,
                     built.parents, built.pressure, built.spacegroup_target)
         fp = built.fingerprint if built.fingerprint is not None else self._fp(built.genome)

@@ -440,3 +440,14 @@ def test_stop_at_enthalpy_ends_the_search_early():
                                                  "stop_at_enthalpy": target}))
     assert search.done and search.n_evaluated < 30
     assert search.best[50.0].enthalpy_per_atom <= target
+
+
+def test_a_builder_that_keeps_crashing_ends_the_run_with_a_clear_error():
+    from csp.build import Built
+    from csp.engine import Search
+
+    search = Search(parse_config(make_config()))
+    search.builder.build = lambda req: Built(req.candidate_id, req.pressure, None,
+                                             error="crashed: RuntimeError: boom")
+    with pytest.raises(CspError, match="could not be built .*boom"):
+        search.ask()
