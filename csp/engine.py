@@ -183,7 +183,6 @@ class Search:
         self.config = config
         self.seed = config.seed
         self.pressures = config.pressures
-        self.limits = config.limits.to_limits()
         self.compositions = config.composition.cell_compositions()
         self._fp, self._dist = fingerprint or _default_fingerprint()
         #: the default builder can be re-made from the config on a worker (see
@@ -409,10 +408,6 @@ class Search:
         """Pre-relaxation duplicates since the last call (for the store)."""
         out, self.rejected = self.rejected, []
         return out
-
-    def random_genome(self, rng: np.random.Generator, pressure: float) -> tuple[Genome, int]:
-        """A random structure of an allowed composition (see :meth:`Builder.random_genome`)."""
-        return self.builder.random_genome(rng, pressure)
 
     def tournament(self, rng: np.random.Generator, pop: list[Individual],
                    n: int) -> list[Individual]:
