@@ -72,7 +72,12 @@ def git_commit() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    commit = git("rev-parse", "HEAD")
+    if not commit and (REPO / "SNAPSHOT").is_file():
+        # a campaign run from an exported copy of the tree (``git archive``), which names
+        # its commit in SNAPSHOT so that edits to the checkout cannot leak into the runs
+        return {"commit": (REPO / "SNAPSHOT").read_text().split()[-1], "dirty": False}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain"))}
 
 
 def relaxer_spec(name: str) -> dict:

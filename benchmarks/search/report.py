@@ -2,7 +2,7 @@
 
     python benchmarks/search/report.py --outroot runs/bench
         [--out benchmarks/RESULTS.md] [--plot benchmarks/search/success.png]
-        [--tolerance 0.002] [--budget N] [--systems ...] [--methods ...]
+        [--tolerance 0.002] [--budget N] [--systems ...] [--methods ...] [--notes F]
 
 Reads every ``<outroot>/runs/<system>/<method>/seed<S>.json``, re-applies the hit
 criterion (``common.is_hit``: relaxed, units intact, H/atom <= reference + tolerance)
@@ -283,15 +283,26 @@ def provenance(runs: list[dict]) -> dict:
             "seeds": sorted({d["seed"] for d in runs})}
 
 
+def _shown(path: Path) -> str:
+    """A path as a command line in RESULTS.md should show it: relative to the repository."""
+    try:
+        return str(Path(path).resolve().relative_to(HERE.parents[1]))
+    except ValueError:
+        return str(path)
+
+
 def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
     name = prov["specs"][0][0] if prov["specs"] else "cheap"
     seeds = " ".join(map(str, prov["seeds"]))
     budget = prov["budgets"][-1] if prov["budgets"] else 30
     run = (f"python benchmarks/search/run.py --systems {' '.join(systems)} --methods "
            f"{' '.join(methods)} --seeds {seeds} --budget {budget} --relaxer {name} "
-           f"--outroot {outroot} --jobs 2")
-    rep = (f"python benchmarks/search/report.py --outroot {outroot} --out {args.out} "
-           f"--plot {args.plot} --tolerance {args.tolerance}")
+           f"--outroot {_shown(outroot)} --jobs 2")
+    rep = (f"python benchmarks/search/report.py --outroot {_shown(outroot)} --out "
+           f"{_shown(args.out)} --plot {_shown(args.plot)} --tolerance {args.tolerance}"
+           + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
+           + (f" --systems {' '.join(systems)} --methods {' '.join(methods)}"
+              if args.systems or args.methods else ""))
     return [run, rep]
 
 
@@ -308,7 +319,7 @@ def document(runs, stats, systems, methods, args) -> str:
     fake = any(s.get("name") == "fake" for _, s in prov["specs"])
     out = ["# Search benchmark: superatomic crystals", "",
            (f"Generated {date.today().isoformat()} by `benchmarks/search/report.py` from "
-            f"{len(runs)} runs in `{args.outroot}`."), ""]
+            f"{len(runs)} runs in `{_shown(args.outroot)}`."), ""]
     if fake:
         out += [("> **Machinery check only**: these runs used the `fake` relaxer (a Morse "
                  "stand-in that does not move atoms). The numbers say nothing about the "
@@ -333,6 +344,10 @@ def document(runs, stats, systems, methods, args) -> str:
             ("Above 1: csp-ga needs fewer relaxations. \"> x\" / \"< x\": one median is "
              "censored by the budget."), ""]
     out += ratios + ["", "## Verdict", ""] + verdict
+    if args.notes is not None:
+        # the analysis a person wrote for this campaign (why a target is or is not met);
+        # kept in its own file so that regenerating the tables does not lose it
+        out += ["", "## Discussion", "", Path(args.notes).read_text().strip()]
     out += ["", "## Lowest enthalpy found", ""] + best_table(runs, systems, args.tolerance)
     out += ["", "## Success vs relaxations", "", f"![success vs relaxations]({plot_ref})", "",
             "## Regenerate", "", "```bash"] + commands(args.outroot, systems, methods, prov,
@@ -348,6 +363,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--tolerance", type=float, default=HIT_TOLERANCE, help="eV/atom")
     ap.add_argument("--budget", type=int, help="report runs of this budget (default: the "
                     "most common one)")
+    ap.add_argument("--notes", type=Path, help="a Markdown file inserted as the "
+                    "Discussion section after the verdict")
     ap.add_argument("--systems", nargs="+")
     ap.add_argument("--methods", nargs="+")
     return ap.parse_args(argv)
