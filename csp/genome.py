@@ -33,6 +33,7 @@ __all__ = [
     "UnitFit",
     "check_unit_topology",
     "expand_positions",
+    "fit_unit_relabelled",
     "kabsch",
     "matrix_to_quat",
     "quat_to_matrix",
@@ -158,6 +159,78 @@ def check_unit_topology(unit: Unit, positions: np.ndarray,
     return True, ""
 
 
+def fit_unit_relabelled(unit: Unit, positions: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """Fit a unit's template onto its relaxed atoms in *any* order of like atoms.
+
+    A relaxation can carry a cage through a rearrangement that ends in the same cage
+    with its atoms relabelled (an icosahedron rotated by 40 degrees through a
+    diamond-square-diamond path ends as an intact B12 whose atom 0 now sits where
+    atom 5 was). The unit survived; only the labels moved. This finds the relabelling:
+    two anchor atoms of the relaxed unit are matched against every template pair of
+    the same elements, radii and angle, each trial rotation gives an assignment of like
+    atoms (Hungarian), and the assignment of lowest RMSD is refined with Kabsch.
+
+    Args:
+        unit: the template.
+        positions: (n, 3) Cartesian positions of the unit's atoms, unwrapped, Å.
+
+    Returns:
+        (perm, R, t, RMSD) with ``positions[perm]`` in template order, or None for a
+        linear unit or one with fewer than three atoms (nothing to relabel by rotation).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    n = len(unit)
+    tmpl = unit.positions - unit.positions.mean(axis=0)
+    if n < 3 or unit.is_linear():
+        return None
+    x = positions - positions.mean(axis=0)
+    rx = np.linalg.norm(x, axis=1)
+    rt = np.linalg.norm(tmpl, axis=1)
+    nums = unit.numbers
+    # anchors: the atom farthest from the centre and the one making the best-defined
+    # frame with it (largest sine of the angle between them)
+    a = int(np.argmax(rx))
+    cross = np.linalg.norm(np.cross(x[a], x), axis=1) / np.maximum(rx * rx[a], 1e-12)
+    b = int(np.argmax(cross))
+    if cross[b] < 0.2:
+        return None
+    cos_ab = x[a] @ x[b] / (rx[a] * rx[b])
+    groups = [np.flatnonzero(nums == z) for z in np.unique(nums)]
+    best = None
+    for i in np.flatnonzero((nums == nums[a]) & (np.abs(rt - rx[a]) < 0.5)):
+        for j in np.flatnonzero((nums == nums[b]) & (np.abs(rt - rx[b]) < 0.5)):
+            if i == j:
+                continue
+            cos_ij = tmpl[i] @ tmpl[j] / max(rt[i] * rt[j], 1e-12)
+            if abs(cos_ij - cos_ab) > 0.25:
+                continue
+            r = _frame_of(x[a], x[b]) @ _frame_of(tmpl[i], tmpl[j]).T
+            rot = tmpl @ r.T
+            perm = np.empty(n, dtype=np.int64)
+            for g in groups:
+                cost = ((rot[g][:, None, :] - x[g][None, :, :]) ** 2).sum(axis=-1)
+                rows, cols = linear_sum_assignment(cost)
+                perm[g[rows]] = g[cols]
+            resid = float(((rot - x[perm]) ** 2).sum())
+            if best is None or resid < best[0]:
+                best = (resid, perm)
+    if best is None:
+        return None
+    perm = best[1]
+    r, t, rmsd = kabsch(unit.positions, positions[perm])
+    return perm, r, t, rmsd
+
+
+def _frame_of(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Orthonormal frame (columns) from two non-parallel vectors."""
+    e1 = u / np.linalg.norm(u)
+    e3 = np.cross(u, v)
+    e3 /= np.linalg.norm(e3)
+    return np.stack([e1, np.cross(e3, e1), e3], axis=1)
+
+
 # ------------------------------------------------------------------------- genome
 @dataclass(frozen=True)
 class UnitFit:
@@ -169,6 +242,8 @@ class UnitFit:
         rmsd: Kabsch RMSD between template and relaxed atoms, Å.
         intact: bond topology survived (and no foreign atom inside a cage).
         reason: why not intact, "" otherwise.
+        relabelled: intact only with its like atoms relabelled (see
+            :func:`fit_unit_relabelled`): the cage rearranged into itself.
     """
 
     index: int
@@ -176,6 +251,7 @@ class UnitFit:
     rmsd: float
     intact: bool
     reason: str = ""
+    relabelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -400,10 +476,26 @@ class Genome:
             spans.append(sl)
             start += len(unit)
             r, t, rmsd = kabsch(unit.positions, cart[sl])
+            ok, why = check_unit_topology(unit, cart[sl])
+            relabelled = False
+            if not ok:
+                # the cage may have rearranged into itself: atoms unwrapped around the
+                # unit's own centre (they may have moved by more than half a cell
+                # from their old places), then fitted in any order of like atoms
+                c_ref = self.unit_centres[i] @ cell
+                own = cart[sl] - np.round((cart[sl] - c_ref) @ inv) @ cell
+                own = own - np.round((own - own.mean(axis=0)) @ inv) @ cell
+                fit = fit_unit_relabelled(unit, own)
+                if fit is not None:
+                    perm, r2, t2, rmsd2 = fit
+                    ok2, _ = check_unit_topology(unit, own[perm])
+                    if ok2:
+                        ok, why, relabelled = True, "", True
+                        r, t, rmsd = r2, t2, rmsd2
             centres[i] = t @ inv
             quats[i] = matrix_to_quat(r)
-            ok, why = check_unit_topology(unit, cart[sl])
-            fits.append(UnitFit(index=i, kind=unit.name, rmsd=rmsd, intact=ok, reason=why))
+            fits.append(UnitFit(index=i, kind=unit.name, rmsd=rmsd, intact=ok, reason=why,
+                                relabelled=relabelled))
         # foreign atoms inside cages
         for i, k in enumerate(self.unit_kind):
             unit = self.kinds[k]

@@ -174,16 +174,37 @@ def parse_spacegroup(spec) -> tuple[int, int] | None:
 
 
 # --------------------------------------------------------------------- lattices
-def _random_cell(lattice_type: str, volume: float, rng: np.random.Generator) -> np.ndarray:
+#: Range of the random cell angles (degrees) of triclinic and monoclinic cells: every
+#: Buerger-reduced cell has its angles in [60, 120], and superatoms pack like spheres, so
+#: the fcc-like cells at the ends (60 / 120 degrees) are where many of them end up.
+CELL_ANGLES = (60.0, 120.0)
+#: Range of the rhombohedral angle of R lattices (hexagonal axes are derived from it):
+#: fcc packing at 60 degrees (alpha-boron's 58), simple cubic at 90, bcc at 109.5.
+RHOMBOHEDRAL_ANGLES = (50.0, 115.0)
+
+
+def _random_cell(lattice_type: str, volume: float, rng: np.random.Generator,
+                 centring: str = "P") -> np.ndarray:
+    """A random cell of a lattice type (conventional setting; R lattices in hexagonal
+    axes) scaled to ``volume``: axis ratios log-uniform in [0.6, 1.7], angles in
+    ``CELL_ANGLES``, the rhombohedral angle in ``RHOMBOHEDRAL_ANGLES``."""
     from ase.geometry import cellpar_to_cell
 
     for _ in range(100):
         r = np.exp(rng.uniform(math.log(0.6), math.log(1.7), 3))  # axis ratios b/a, c/a
-        ang = rng.uniform(65.0, 115.0, 3)
+        ang = rng.uniform(*CELL_ANGLES, 3)
         if lattice_type == "cubic":
             par = [1, 1, 1, 90, 90, 90]
         elif lattice_type == "tetragonal":
             par = [1, 1, r[2], 90, 90, 90]
+        elif lattice_type in ("hexagonal", "trigonal") and centring == "R":
+            # hexagonal axes of a rhombohedral cell of angle alpha (edge 1):
+            # a_h = 2 sin(alpha/2), c_h = sqrt(3 (1 + 2 cos alpha))
+            alpha = math.radians(RHOMBOHEDRAL_ANGLES[0] + (RHOMBOHEDRAL_ANGLES[1]
+                                 - RHOMBOHEDRAL_ANGLES[0]) * (ang[0] - CELL_ANGLES[0])
+                                 / (CELL_ANGLES[1] - CELL_ANGLES[0]))
+            par = [1, 1, math.sqrt(3 * (1 + 2 * math.cos(alpha))) / (2 * math.sin(alpha / 2)),
+                   90, 90, 120]
         elif lattice_type in ("hexagonal", "trigonal"):
             par = [1, 1, r[2], 90, 90, 120]
         elif lattice_type == "orthorhombic":
@@ -477,7 +498,8 @@ def _symmetric(composition: Composition, number: int, v0: float, rng: np.random.
     is already there; raises _Retry when an orbit finds no room."""
     table = wyckoff_table(number)
     z = _centring_factor(table)
-    conv_cell = _random_cell(table.lattice_type, v0 * z * rng.uniform(*volume_factor), rng)
+    conv_cell = _random_cell(table.lattice_type, v0 * z * rng.uniform(*volume_factor), rng,
+                             table.centring)
     species = _species(composition)
     kinds = [obj for _, obj, _ in species if isinstance(obj, Unit)]
     p = Packing(conv_cell, kinds, [obj for _, obj, _ in species if not isinstance(obj, Unit)],

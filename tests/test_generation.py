@@ -205,3 +205,41 @@ def test_every_possible_group_gives_valid_symmetric_crystals(comp, pressure):
         assert g.from_atoms(g.to_atoms())[1].intact
         assert n_ops(spacegroup(g)) >= n_ops(sg), (sg, spacegroup(g))
     assert made >= 0.9 * len(possible_groups(c, 1, 230))
+
+
+def _reduced_angles(g) -> np.ndarray:
+    """Angles of the Niggli-reduced primitive cell of a genome's structure, degrees."""
+    from ase.geometry import cell_to_cellpar
+
+    a = g.to_atoms(wrap=True)
+    cell, _, _ = spglib.standardize_cell((a.cell[:], a.get_scaled_positions(), a.numbers),
+                                         to_primitive=True, symprec=1e-3)
+    return cell_to_cellpar(spglib.niggli_reduce(cell))[3:]
+
+
+def test_rhombohedral_cells_reach_fcc_and_bcc_like_packings():
+    """One B12 in R-3m must be able to start near alpha-boron (rhombohedral angle 58 deg,
+    fcc-like packing) as well as near simple-cubic (90) and bcc-like (109.5) packings: a
+    c/a range taken from the hexagonal P lattices covers only 75-110 deg."""
+    comp = parse_composition("(B12)1")
+    alphas = []
+    for seed in range(150):
+        g = generate(comp, 0.0, np.random.default_rng(seed), spacegroup=166)
+        assert spacegroup(g) in (166, 221, 225, 229)
+        a = g.to_atoms()
+        cell, _, _ = spglib.standardize_cell((a.cell[:], a.get_scaled_positions(), a.numbers),
+                                             to_primitive=True, symprec=1e-3)
+        lengths = np.linalg.norm(cell, axis=1)
+        assert np.ptp(lengths) < 1e-6 * lengths[0]  # rhombohedral primitive cell
+        alphas.append(np.degrees(np.arccos(cell[0] @ cell[1] / lengths[0] ** 2)))
+    alphas = np.array(alphas)
+    assert alphas.min() < 58.0 and alphas.max() > 109.5
+    assert 0.15 < np.mean(alphas < 66.0) < 0.35  # uniform in 50-115 deg: 25 %
+
+
+def test_general_cells_reach_reduced_angles_of_60_and_120_degrees():
+    """Reduced cells have angles in [60, 120]; the draw must reach both ends (fcc-like)."""
+    comp = parse_composition("Na1 (BH4)1")
+    angles = np.concatenate([_reduced_angles(generate(comp, 0.0, np.random.default_rng(s)))
+                             for s in range(150)])
+    assert angles.min() < 64.0 and angles.max() > 116.0

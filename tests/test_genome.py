@@ -95,6 +95,52 @@ def test_topology_flags_opened_icosahedron(srb12):
     assert "broken" in report.fits[0].reason
 
 
+@pytest.mark.parametrize("name, builder", [("B12", alpha_boron), ("B12", simple_cubic_xb12),
+                                           ("C60", None), ("CB11H12", None)])
+def test_cage_rearranged_into_itself_is_intact(name, builder):
+    """Relaxed atoms that form the same cage with like atoms relabelled (what a
+    diamond-square-diamond path leaves behind) are an intact unit: the re-fit finds the
+    relabelling, its RMSD is ~0 and the re-fitted genome is the same crystal. The same
+    relabelling of a cage with one vertex pulled out stays broken."""
+    if builder is None:
+        unit = get_unit(name)
+        g = Genome.from_units(np.eye(3) * 14.0, [unit], [[0.3, 0.4, 0.5]],
+                              random_quaternion(np.random.default_rng(3), 1),
+                              [19], [[0.0, 0.0, 0.0]])
+    else:
+        g = builder()
+    unit = g.kinds[0]
+    n = len(unit)
+    rng = np.random.default_rng(7)
+    # a relabelling of like atoms that is not a symmetry of the bond graph
+    nums = unit.numbers
+    for _ in range(100):
+        perm = np.arange(n)
+        for z in np.unique(nums):
+            idx = np.flatnonzero(nums == z)
+            perm[idx] = rng.permutation(idx)
+        if not check_unit_topology(unit, unit.positions[perm])[0]:
+            break
+    rot = quat_to_matrix(random_quaternion(rng, 1)[0])
+    atoms = g.to_atoms()
+    centre = g.unit_centres[0] @ g.cell
+    atoms.positions[:n] = centre + (unit.positions[perm] @ rot.T) @ quat_to_matrix(
+        g.unit_quats[0]).T
+    assert not check_unit_topology(unit, atoms.positions[:n])[0]
+    new, report = g.from_atoms(atoms)
+    fit = report.fits[0]
+    assert fit.intact and fit.relabelled and fit.rmsd < 1e-8, fit
+    back = new.to_atoms()
+    df = back.get_scaled_positions()[:n, None] - atoms.get_scaled_positions()[None, :n]
+    d = np.linalg.norm((df - np.round(df)) @ atoms.cell[:], axis=-1)
+    assert d.min(axis=1).max() < 1e-8  # the same set of atoms (periodic images)
+    assert np.array_equal(np.sort(back.numbers), np.sort(atoms.numbers))
+    v = atoms.positions[0] - centre
+    atoms.positions[0] += v / np.linalg.norm(v) * 1.0
+    _, report = g.from_atoms(atoms)
+    assert not report.intact and not report.fits[0].relabelled
+
+
 def test_topology_flags_collapsed_cage():
     b12 = get_unit("B12")
     pos = b12.positions.copy()

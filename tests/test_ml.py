@@ -62,6 +62,36 @@ def test_xb12_ordering_at_50_gpa(relaxer, element, superatomic_lower):
     assert report.intact
 
 
+def test_random_rhombohedral_b12_draw_relaxes_to_alpha_boron(relaxer):
+    """A random R-3m cell with one B12 drawn near the fcc-like angle relaxes onto
+    alpha-boron (the library structure relaxed the same way), icosahedron intact: the
+    lattice sampler reaches alpha-B's basin from a symmetric start."""
+    from csp.composition import parse_composition
+    from csp.operators.generation import generate
+    from tests.conftest import alpha_boron
+
+    comp = parse_composition("(B12)1")
+    for seed in range(100):
+        g = generate(comp, 0.0, np.random.default_rng(seed), spacegroup=166)
+        a = g.to_atoms()
+        cell, _, _ = spglib.standardize_cell((a.cell[:], a.get_scaled_positions(), a.numbers),
+                                             to_primitive=True, symprec=1e-3)
+        v = cell / np.linalg.norm(cell, axis=1)[:, None]
+        if np.degrees(np.arccos(v[0] @ v[1])) < 66.0:
+            break
+    else:
+        pytest.fail("no R-3m draw below 66 degrees in 100 seeds")
+    out = relaxer.relax(a, 0.0)
+    ref = relaxer.relax(alpha_boron().to_atoms(), 0.0)
+    assert out.status == ref.status == "relaxed", (out.reason, ref.reason)
+    assert out.enthalpy_per_atom == pytest.approx(ref.enthalpy_per_atom, abs=2e-3)
+    _, report = g.from_atoms(out.atoms)
+    assert report.intact
+    b = out.atoms
+    assert spglib.get_symmetry_dataset((b.cell[:], b.get_scaled_positions(), b.numbers),
+                                       symprec=0.05).number == 166
+
+
 def test_failures_are_outcomes_not_exceptions(relaxer):
     close = Atoms("B2", positions=[[0, 0, 0], [0, 0, 0.3]], cell=np.eye(3) * 5, pbc=True)
     out = relaxer.relax(close, 0.0)
