@@ -99,7 +99,8 @@ class Builder:
         groups: ``groups(composition, lo, hi)``: the space groups that can hold a
             composition; default ``csp.operators.generation.possible_groups``.
         operators: {name: callable}; default built from the registry and the config.
-        fingerprint: ``fp(genome)``; default ``csp.fingerprint.fingerprint_genome``.
+        fingerprint: ``fp(genome)`` of the pre-relaxation duplicate check; default
+            ``csp.fingerprint.fingerprint_shape`` (scale-free).
     """
 
     def __init__(self, config, *, generate: Callable | None = None,
@@ -119,7 +120,7 @@ class Builder:
             operators = {n: op for n, (op, _w, _k) in build_operators(config).items()}
         self.operators = operators
         if fingerprint is None:
-            from csp.fingerprint import fingerprint_genome as fingerprint
+            from csp.fingerprint import fingerprint_shape as fingerprint
         self.fingerprint = fingerprint
         names = {b.strip("()") for b in self.space.blocks if b.startswith("(")}
         self._unit_blocks = names

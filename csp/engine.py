@@ -109,7 +109,10 @@ class Individual:
         genome: relaxed genome.
         enthalpy_per_atom: eV/atom.
         comp: composition key (see :func:`composition_key`).
-        fp / fp_initial: fingerprints of the relaxed and the unrelaxed structure.
+        fp: fingerprint of the relaxed structure (duplicates after relaxation).
+        fp_initial / fp_shape: scale-free fingerprints (``csp.fingerprint.fingerprint_shape``
+            by default) of the unrelaxed and the relaxed structure, for the check of new
+            candidates before relaxation.
         fitness: lower is better (H/atom, or distance to the hull in eV/atom).
     """
 
@@ -125,6 +128,7 @@ class Individual:
     intact: bool = True
     fitness: float = math.nan
     breed: bool = True  # False: a competitor outside the unit space (ranked, not a parent)
+    fp_shape: Any = None
 
 
 @dataclass
@@ -185,6 +189,9 @@ class Search:
         self.pressures = config.pressures
         self.compositions = config.composition.cell_compositions()
         self._fp, self._dist = fingerprint or _default_fingerprint()
+        # pre-relaxation checks compare scale-free fingerprints (the scale of an
+        # unrelaxed candidate is a random draw); a stand-in fingerprint is used as is
+        self._fp_pre = _default_shape_fingerprint() if fingerprint is None else self._fp
         #: the default builder can be re-made from the config on a worker (see
         #: csp.build.build); stand-in callables make the search build in this process
         self.builds_anywhere = generate is None and operators is None and fingerprint is None \
@@ -193,7 +200,7 @@ class Search:
         self.operators = {n: _OperatorStats(w, k, op) for n, (op, w, k) in ops.items() if w > 0}
         self.builder = Builder(config, generate=generate, groups=groups,
                                operators={n: st.op for n, st in self.operators.items()},
-                               fingerprint=self._fp)
+                               fingerprint=self._fp_pre)
         seed_genomes = list(seeds) if seeds is not None else resolve_seeds(config.seeds)
         self._seeds = [self._fit_seed(g) for g in seed_genomes]
         self._seeds_used = {p: 0 for p in self.pressures}
@@ -331,7 +338,7 @@ class Search:
             self.next_id += 1
             task = Task(cid, ind.genome, "cross", "cross", (ind.candidate_id,), q)
             self._crossed.add((ind.candidate_id, q))
-            self._accept(task, self._fp(task.genome))
+            self._accept(task, self._fp_pre(task.genome))
             return task
         cid = self.next_id
         self.next_id += 1
@@ -341,7 +348,7 @@ class Search:
         if used < len(self._seeds):
             self._seeds_used[pressure] += 1
             task = Task(cid, self._seeds[used], "seed", pressure=pressure)
-            self._accept(task, self._fp(task.genome))
+            self._accept(task, self._fp_pre(task.genome))
             return task
         self.building[cid] = pressure
         pop = self.population(pressure)
@@ -384,7 +391,7 @@ class Search:
         self._build_failures = 0
         task = Task(built.candidate_id, built.genome, built.origin, built.operator,
                     built.parents, built.pressure, built.spacegroup_target)
-        fp = built.fingerprint if built.fingerprint is not None else self._fp(built.genome)
+        fp = built.fingerprint if built.fingerprint is not None else self._fp_pre(built.genome)
         twin = self._prerelax_twin(fp, built.pressure)
         if twin is None or self._rejections >= MAX_REJECTIONS:
             self._rejections = 0
@@ -452,7 +459,7 @@ class Search:
             if task.pressure == pressure and self._close(fp, other, thr):
                 return cid
         for ind in self.population(pressure):
-            if self._close(fp, ind.fp_initial, thr) or self._close(fp, ind.fp, thr):
+            if self._close(fp, ind.fp_initial, thr) or self._close(fp, self._shape(ind), thr):
                 return ind.candidate_id
         return None
 
@@ -463,9 +470,16 @@ class Search:
             index = FingerprintIndex()
             for ind in pop:
                 index.add((ind.candidate_id, 0), ind.fp_initial)
-                index.add((ind.candidate_id, 1), ind.fp)
+                index.add((ind.candidate_id, 1), self._shape(ind))
             self._pop_index[pressure] = index
         return index
+
+    def _shape(self, ind: Individual) -> Any:
+        """The scale-free fingerprint of a relaxed individual (computed once, when it is
+        first compared with a new candidate)."""
+        if ind.fp_shape is None:
+            ind.fp_shape = self._fp_pre(ind.genome)
+        return ind.fp_shape
 
     def _close(self, a: Any, b: Any, thr: float) -> bool:
         try:
@@ -567,7 +581,7 @@ class Search:
         index = self._pop_index[p]
         if index is not None:
             index.add((ind.candidate_id, 0), ind.fp_initial)
-            index.add((ind.candidate_id, 1), ind.fp)
+            index.add((ind.candidate_id, 1), self._shape(ind))
         while len(pop) > size:
             out = pop.pop()
             if index is not None:
@@ -593,7 +607,7 @@ class Search:
             self._seeds_used[task.pressure] = min(len(self._seeds),
                                                  self._seeds_used[task.pressure] + 1)
         if pending:
-            self._accept(task, self._fp(task.genome))
+            self._accept(task, self._fp_pre(task.genome))
             return
         if result is None:
             self.counts["prerelax_duplicate"] += 1
@@ -605,7 +619,7 @@ class Search:
                 status == "relaxed" or self.config.search.broken_units == "keep"):
             genome = Genome.from_dict(result.genome)
             ind = Individual(task.candidate_id, task.pressure, genome, result.enthalpy_per_atom,
-                             composition_key(genome), self._fp(genome), self._fp(task.genome),
+                             composition_key(genome), self._fp(genome), self._fp_pre(task.genome),
                              task.origin, task.operator, intact=status == "relaxed",
                              breed=self.allowed(genome))
         self._record(task, result, status, reason, -1, ind)
@@ -730,6 +744,12 @@ def _default_fingerprint() -> tuple[Callable, Callable]:
     from csp.fingerprint import fingerprint_genome, genome_distance
 
     return fingerprint_genome, genome_distance
+
+
+def _default_shape_fingerprint() -> Callable:
+    from csp.fingerprint import fingerprint_shape
+
+    return fingerprint_shape
 
 
 def _build_operators(config: Config) -> dict[str, tuple[Operator, float, int]]:

@@ -92,6 +92,23 @@ def test_prerelax_duplicates_rejected():
     assert search.n_evaluated == 10
 
 
+def expanded(parents, rng):
+    g = parents[0]
+    return g.replace(cell=g.cell * 1.15)
+
+
+def test_rescaled_parent_is_a_duplicate_before_relaxation():
+    """A child that is its parent at another scale (an isotropic strain) relaxes back
+    onto it: it is rejected before it costs a relaxation."""
+    search, evs = run_serial(make_config(search={"max_evaluations": 10, "random_fraction": 0.0,
+                                                 "population_size": 3}),
+                             operators={"expanded": (expanded, 1.0, 1)})
+    rejected = [e for e in evs if e.eval_index < 0]
+    assert rejected and all(e.status == "duplicate" and e.duplicate_of >= 0 for e in rejected)
+    assert all(e.task.operator == "expanded" for e in rejected)
+    assert search.n_evaluated == 10
+
+
 def test_relaxed_duplicate_and_unknown_id():
     from csp.engine import Search
     from csp.evaluate import evaluate

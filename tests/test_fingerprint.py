@@ -16,6 +16,7 @@ from csp.fingerprint import (
     distance_matrix,
     fingerprint,
     fingerprint_genome,
+    fingerprint_shape,
     fingerprints,
     genome_distance,
     ofp_distance,
@@ -115,6 +116,17 @@ def test_alpha_boron_and_simple_cubic_b12_differ():
     sc_b = sc[[i for i, s in enumerate(sc.get_chemical_symbols()) if s == "B"]]
     assert ofp_distance(a, sc_b) > 0.01
     assert ofp_distance(a, sc) > 0.01  # different compositions are allowed
+
+
+def test_shape_fingerprint_ignores_scale_only():
+    """The pre-relaxation fingerprint: one structure at two scales is one structure (the
+    plain fingerprint tells them apart); a different shape at the same scale is not."""
+    for small, large in ((simple_cubic_xb12("Sr", 4.4), simple_cubic_xb12("Sr", 5.2)),
+                         (alpha_boron(5.057), alpha_boron(5.8))):
+        assert genome_distance(fingerprint_genome(small), fingerprint_genome(large)) > 0.01
+        assert genome_distance(fingerprint_shape(small), fingerprint_shape(large)) < 1e-9
+    fcc_like, sc_like = alpha_boron(5.057, 58.06), alpha_boron(5.057, 90.0)
+    assert genome_distance(fingerprint_shape(fcc_like), fingerprint_shape(sc_like)) > 0.01
 
 
 def test_unit_term_tells_packings_apart():
