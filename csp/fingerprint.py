@@ -398,21 +398,21 @@ def fingerprint_genome(genome, params: FingerprintParams | None = None,
 
 def fingerprint_shape(genome, params: FingerprintParams | None = None) -> Fingerprint:
     """:func:`fingerprint_genome` of the genome with its cell scaled (units rigid, same
-    fractional centres) to a fixed volume per atom: the sum of the atoms' effective
-    volumes (``csp.volume.atomic_volume``).
+    fractional centres) to the 0 GPa volume estimate of its atoms
+    (``csp.volume.estimate_volume``).
 
     Before relaxation the scale of a candidate says little (the volume is a random factor
     on an estimate, and the relaxation decides it): one B12 on the origin of Pm-3 drawn
     at two volumes is one structure, and relaxes to one minimum. Pre-relaxation duplicate
     checks compare these, so that such a repeat is caught before it costs a relaxation.
     """
-    from csp.volume import atomic_volume
+    from csp.volume import estimate_volume
 
     cell = np.asarray(genome.cell, dtype=float)
     v = abs(float(np.linalg.det(cell)))
     if v <= 0:
         raise CspError("fingerprint_shape: degenerate cell")
-    target = sum(atomic_volume(int(z)) for z in genome.numbers())
+    target = estimate_volume(genome.numbers())
     scaled = genome.replace(cell=cell * (target / v) ** (1.0 / 3.0))
     return fingerprint_genome(scaled, params)
 

@@ -24,7 +24,7 @@ from ase import Atoms
 from ase.data import chemical_symbols, covalent_radii
 
 from csp.errors import CspError
-from csp.units import BOND_FACTOR, Unit
+from csp.units import BOND_FACTOR, Unit, orthonormal_frame
 
 __all__ = [
     "FitReport",
@@ -206,7 +206,7 @@ def fit_unit_relabelled(unit: Unit, positions: np.ndarray
             cos_ij = tmpl[i] @ tmpl[j] / max(rt[i] * rt[j], 1e-12)
             if abs(cos_ij - cos_ab) > 0.25:
                 continue
-            r = _frame_of(x[a], x[b]) @ _frame_of(tmpl[i], tmpl[j]).T
+            r = orthonormal_frame(x[a], x[b]).T @ orthonormal_frame(tmpl[i], tmpl[j])
             rot = tmpl @ r.T
             perm = np.empty(n, dtype=np.int64)
             for g in groups:
@@ -221,14 +221,6 @@ def fit_unit_relabelled(unit: Unit, positions: np.ndarray
     perm = best[1]
     r, t, rmsd = kabsch(unit.positions, positions[perm])
     return perm, r, t, rmsd
-
-
-def _frame_of(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Orthonormal frame (columns) from two non-parallel vectors."""
-    e1 = u / np.linalg.norm(u)
-    e3 = np.cross(u, v)
-    e3 /= np.linalg.norm(e3)
-    return np.stack([e1, np.cross(e3, e1), e3], axis=1)
 
 
 # ------------------------------------------------------------------------- genome

@@ -23,6 +23,7 @@ from ase import Atoms
 
 from csp.errors import CspError
 from csp.genome import Genome
+from csp.units import orthonormal_frame
 
 __all__ = [
     "PROTOTYPES",
@@ -199,19 +200,11 @@ def _boron_carbide(a_hex: float = 5.600, c_hex: float = 12.07, cb: float = 1.43)
     # template C3 axis (1,1,1) onto the 3-fold axis and one of its C2 axes onto a_hex:
     # the alpha-boron orientation (polar vertices towards the neighbouring icosahedra)
     c2 = np.array([0.30901699, -0.80901699, 0.5])
-    rot = _frame(axis, perp).T @ _frame(np.ones(3) / math.sqrt(3), c2)
+    rot = orthonormal_frame(axis, perp).T @ orthonormal_frame(np.ones(3) / math.sqrt(3), c2)
     centre = cell.sum(axis=0) / 2
     chain = [np.linalg.solve(cell.T, centre + s * cb * axis) for s in (1.0, -1.0)]
     return _from_genome_units(cell, [("B12", [0, 0, 0], matrix_to_quat(rot))],
                               [(Z["C"], chain[0]), (Z["C"], chain[1]), (Z["B"], [0.5, 0.5, 0.5])])
-
-
-def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Orthonormal rows: e1 along u, e2 in the (u, v) plane."""
-    e1 = u / np.linalg.norm(u)
-    e2 = v - e1 * (e1 @ v)
-    e2 /= np.linalg.norm(e2)
-    return np.stack([e1, e2, np.cross(e1, e2)])
 
 
 def _regular_units(atoms: Atoms, unit_name: str) -> Atoms:

@@ -63,6 +63,7 @@ __all__ = [
     "bond_graph",
     "builtin_units",
     "get_unit",
+    "orthonormal_frame",
     "register_unit",
     "unit_from_xyz",
     "unit_names",
@@ -553,7 +554,7 @@ def _search_operations(numbers: np.ndarray, pos: np.ndarray, tol: float) -> np.n
     if b is None:  # all atoms collinear with the centre (handled as linear above)
         return np.array([np.eye(3)])
     ub = pos[b]
-    frame = _frame(ua, ub)
+    frame = orthonormal_frame(ua, ub)
     found = []
     for a2 in range(len(pos)):
         if numbers[a2] != numbers[a] or abs(r[a2] - r[a]) > tol:
@@ -563,7 +564,7 @@ def _search_operations(numbers: np.ndarray, pos: np.ndarray, tol: float) -> np.n
                 continue
             if abs(np.linalg.norm(pos[a2] - pos[b2]) - np.linalg.norm(ua - ub)) > tol:
                 continue
-            f2 = _frame(pos[a2], pos[b2])
+            f2 = orthonormal_frame(pos[a2], pos[b2])
             for hand in (1.0, -1.0):
                 f2h = f2.copy()
                 f2h[2] *= hand
@@ -574,7 +575,8 @@ def _search_operations(numbers: np.ndarray, pos: np.ndarray, tol: float) -> np.n
     return np.array(found)
 
 
-def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def orthonormal_frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Right-handed orthonormal frame (rows): e1 along u, e2 in the (u, v) plane."""
     e1 = u / np.linalg.norm(u)
     e2 = v - e1 * np.dot(v, e1)
     e2 /= np.linalg.norm(e2)

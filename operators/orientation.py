@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from csp.genome import quat_to_matrix, random_quaternion
-from csp.units import Unit
+from csp.units import Unit, orthonormal_frame
 
 __all__ = ["SiteOrientations", "site_compatible", "site_orientation", "solve_site"]
 
@@ -86,14 +86,6 @@ def _onto(b: np.ndarray, a: np.ndarray) -> np.ndarray:
         perp -= b * (perp @ b)
         return _rot_about(perp, math.pi)
     return _rot_about(v, math.atan2(np.linalg.norm(v), c))
-
-
-def _frame(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Right-handed orthonormal frame (rows) with e1 along u, e2 in the (u, v) plane."""
-    e1 = u / np.linalg.norm(u)
-    e2 = v - e1 * (e1 @ v)
-    e2 /= np.linalg.norm(e2)
-    return np.stack([e1, e2, np.cross(e1, e2)])
 
 
 @dataclass(frozen=True)
@@ -226,7 +218,7 @@ def _solve_cached(ukey: tuple, site_bytes: bytes, shape: tuple,
         return SiteOrientations(_distinct(sols, proper), spin_axis=f1.axis.copy())
     f2 = others[0]
     cos12 = float(f1.axis @ f2.axis)
-    lab = _frame(f1.axis, f2.axis)
+    lab = orthonormal_frame(f1.axis, f2.axis)
     for b1 in body:
         if not b1.same_kind(f1):
             continue
@@ -238,7 +230,7 @@ def _solve_cached(ukey: tuple, site_bytes: bytes, shape: tuple,
                     u, v = s1 * b1.axis, s2 * b2.axis
                     if abs(u @ v - cos12) > 1e-5:
                         continue
-                    r = lab.T @ _frame(u, v)  # proper: maps u -> f1.axis, v -> f2.axis
+                    r = lab.T @ orthonormal_frame(u, v)  # proper: maps u -> f1.axis, v -> f2.axis
                     if _valid(r, site, pg):
                         sols.append(r)
                         if first_only:
