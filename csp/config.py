@@ -161,6 +161,10 @@ class SearchSettings:
         spacegroups: ``(lo, hi)`` range of space groups for random generation, or None
             for "any" (the generator decides).
         random_fraction: share of offspring replaced by fresh random structures.
+        symmetry_breaking: Å; a random structure made in a space group is distorted by
+            this much (every atom moves by about this, units rigid) before it is relaxed,
+            so that the relaxation is not held at a saddle point by the symmetry of its
+            start (``csp.operators.variation.break_symmetry``); 0: relax it symmetric.
         broken_units: "reject" (a relaxed structure whose units broke is not a parent)
             or "keep".
         max_unit_rmsd: units whose re-fit RMSD exceeds this are counted broken, Å.
@@ -177,6 +181,7 @@ class SearchSettings:
     tournament_size: int = 3
     spacegroups: tuple[int, int] | None = (2, 230)
     random_fraction: float = 0.1
+    symmetry_breaking: float = 0.15
     broken_units: str = "reject"
     max_unit_rmsd: float = 0.5
     adaptive_operators: bool = True
@@ -447,6 +452,7 @@ def _parse_search(d: dict) -> SearchSettings:
         tournament_size=_int(t, "tournament_size", s, 3, lo=1),
         spacegroups=groups,
         random_fraction=_float(t, "random_fraction", s, 0.1, 0.0, 1.0),
+        symmetry_breaking=_float(t, "symmetry_breaking", s, 0.15, 0.0, 0.5),
         broken_units=_str(t, "broken_units", s, "reject", ("reject", "keep")),
         max_unit_rmsd=_float(t, "max_unit_rmsd", s, 0.5, 0.0, strict=True),
         adaptive_operators=_bool(t, "adaptive_operators", s, True),

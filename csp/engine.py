@@ -19,6 +19,10 @@ recent success when ``adaptive_operators``), and a ``random_fraction`` of offspr
 are fresh random structures. Duplicates are rejected by fingerprint before the
 relaxation (against the population and the pending candidates) and after it
 (against relaxed structures of the same composition within an enthalpy window).
+A random symmetric structure is relaxed from a copy distorted by ``[search]
+symmetry_breaking`` Å (its symmetry would otherwise hold the relaxation at saddle points
+of its group); the genome, the duplicate checks and the database keep the symmetric
+start.
 
 Building a structure (random placement, an operator) is the expensive part of a
 candidate besides its relaxation, so it is split from the decisions: :meth:`Search.request`
@@ -389,8 +393,12 @@ class Search:
             log.warning("candidate %d not built: %s", built.candidate_id, built.error)
             return None
         self._build_failures = 0
+        # a random structure made in a space group relaxes from a distorted copy: its
+        # symmetry would otherwise hold the relaxation at saddle points of the group
+        sigma = (self.config.search.symmetry_breaking
+                 if built.origin == "symmetric" and built.spacegroup_target > 1 else 0.0)
         task = Task(built.candidate_id, built.genome, built.origin, built.operator,
-                    built.parents, built.pressure, built.spacegroup_target)
+                    built.parents, built.pressure, built.spacegroup_target, sigma, self.seed)
         fp = built.fingerprint if built.fingerprint is not None else self._fp_pre(built.genome)
         twin = self._prerelax_twin(fp, built.pressure)
         if twin is None or self._rejections >= MAX_REJECTIONS:

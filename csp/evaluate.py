@@ -39,6 +39,13 @@ class Task:
         parents: candidate ids of the parents.
         pressure: target pressure, GPa.
         spacegroup_target: space group asked of the generator (0: none).
+        symmetry_breaking: Å; relax a copy of ``genome`` distorted by this much
+            (``csp.operators.variation.break_symmetry``, random stream
+            ``SeedSequence([run_seed, candidate_id, 2])``), so that the symmetry of a
+            random symmetric start cannot hold the relaxation at a saddle point; 0: relax
+            ``genome`` as it is. ``genome`` stays the undistorted structure (what the
+            duplicate checks and the database see).
+        run_seed: the search's seed (for the distortion's stream).
     """
 
     candidate_id: int
@@ -48,12 +55,15 @@ class Task:
     parents: tuple[int, ...] = ()
     pressure: float = 0.0
     spacegroup_target: int = 0
+    symmetry_breaking: float = 0.0
+    run_seed: int = 0
 
     def to_dict(self) -> dict:
         return {"candidate_id": self.candidate_id, "genome": self.genome.to_dict(),
                 "origin": self.origin, "operator": self.operator,
                 "parents": list(self.parents), "pressure": self.pressure,
-                "spacegroup_target": self.spacegroup_target}
+                "spacegroup_target": self.spacegroup_target,
+                "symmetry_breaking": self.symmetry_breaking, "run_seed": self.run_seed}
 
     @classmethod
     def from_dict(cls, d: dict) -> Task:
@@ -61,7 +71,19 @@ class Task:
                    origin=d["origin"], operator=d.get("operator", ""),
                    parents=tuple(int(p) for p in d.get("parents", ())),
                    pressure=float(d["pressure"]),
-                   spacegroup_target=int(d.get("spacegroup_target", 0)))
+                   spacegroup_target=int(d.get("spacegroup_target", 0)),
+                   symmetry_breaking=float(d.get("symmetry_breaking", 0.0)),
+                   run_seed=int(d.get("run_seed", 0)))
+
+    def start(self) -> Genome:
+        """The structure handed to the relaxer: ``genome``, distorted when asked."""
+        if self.symmetry_breaking <= 0.0:
+            return self.genome
+        from csp.operators.variation import break_symmetry
+
+        rng = np.random.default_rng(np.random.SeedSequence(
+            [self.run_seed, self.candidate_id, 2]))
+        return break_symmetry(self.genome, rng, self.symmetry_breaking)
 
 
 @dataclass
@@ -232,13 +254,14 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         if workdir_root is not None:
             workdir = Path(workdir_root) / f"cand_{task.candidate_id:06d}"
             workdir.mkdir(parents=True, exist_ok=True)
-        out = relaxer.relax(task.genome.to_atoms(), task.pressure, workdir)
+        start = task.start()
+        out = relaxer.relax(start.to_atoms(), task.pressure, workdir)
         fields = _outcome_fields(out)
         if out.status != "relaxed" or out.atoms is None:
             return Result(status="failed", reason=f"{out.status}: {getattr(out, 'reason', '')}",
                           wall_time=time.perf_counter() - t0, stages=_stages(out),
                           **fields, **base)
-        relaxed, report = task.genome.from_atoms(out.atoms)
+        relaxed, report = start.from_atoms(out.atoms)
         sg, num = spacegroup_of(out.atoms)
         intact = report.intact and report.max_rmsd <= max_unit_rmsd
         reason = "; ".join(report.reasons)

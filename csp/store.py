@@ -8,8 +8,9 @@ Key-value pairs (names agreed with ``csp.hull``): ``status``, ``reason``,
 ``pressure_gpa``, ``pressure_reached_gpa``, ``units_intact``, ``max_unit_rmsd`` (Å),
 ``spacegroup``, ``sg_number``, ``origin``, ``operator``, ``parents`` (comma-separated
 ids, see :func:`parse_parents`), ``candidate_id``, ``eval_index``, ``composition``, ``run_id``, plus ``worker``,
-``duplicate_of`` and ``sg_target``. ``row.data``: ``genome`` (relaxed), ``initial_genome``,
-``stages``. The row's structure is the relaxed crystal as the relaxer left it (the
+``duplicate_of``, ``sg_target``, ``symmetry_breaking`` (Å, the distortion the start was
+relaxed from; 0: none) and ``run_seed``. ``row.data``: ``genome`` (relaxed),
+``initial_genome`` (the start before any distortion), ``stages``. The row's structure is the relaxed crystal as the relaxer left it (the
 initial one for a candidate that was not relaxed); ``genome`` is its re-fit with rigid
 units, in the same atom order. The resolved configuration is in ``<outdir>/config.resolved.json`` and in
 the database metadata.
@@ -260,6 +261,7 @@ class Store:
                 "operator": task.operator or "none",
                 "parents": _parents_str(task.parents),
                 "pressure_gpa": float(task.pressure), "sg_target": int(task.spacegroup_target),
+                "symmetry_breaking": float(task.symmetry_breaking), "run_seed": int(task.run_seed),
                 "composition": _reduced_formula(task.genome), "run_id": self.run_id}
 
     # --------------------------------------------------------------- reading
@@ -277,7 +279,9 @@ class Store:
                         operator="" if r.operator == "none" else r.operator,
                         parents=parse_parents(r.parents),
                         pressure=float(r.pressure_gpa),
-                        spacegroup_target=int(r.get("sg_target", 0)))
+                        spacegroup_target=int(r.get("sg_target", 0)),
+                        symmetry_breaking=float(r.get("symmetry_breaking", 0.0)),
+                        run_seed=int(r.get("run_seed", 0)))
             result = None
             if "result" in r.data:
                 result = Result.from_dict({**r.data["result"], "genome": r.data.get("genome"),
@@ -298,6 +302,8 @@ _KEY_DESCRIPTIONS = {
     "energy_per_atom": ("E/atom", "Energy per atom", "eV/atom"),
     "volume_per_atom": ("V/atom", "Volume per atom", "Ang^3/atom"),
     "pressure_gpa": ("P", "Target pressure", "GPa"),
+    "symmetry_breaking": ("Distortion", "Distortion of the start before relaxation",
+                          "Ang"),
     "pressure_reached_gpa": ("P reached", "Pressure reached by the relaxation", "GPa"),
     "max_unit_rmsd": ("unit RMSD", "Largest unit re-fit RMSD", "Ang"),
     "candidate_id": ("id", "Candidate id in the run", ""),

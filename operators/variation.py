@@ -27,6 +27,7 @@ __all__ = [
     "Strain",
     "Swap",
     "Transmute",
+    "break_symmetry",
     "reduce_cell",
 ]
 
@@ -368,6 +369,47 @@ class SoftMutation:
             if child is not None:
                 return child
         return None
+
+
+def break_symmetry(g: Genome, rng: np.random.Generator, sigma: float,
+                   limits: Limits | None = None, tries: int = 10) -> Genome:
+    """``g`` with its symmetry broken by a small random rigid distortion, every atom
+    moving by about ``sigma`` Å.
+
+    A relaxation keeps the symmetry of its start (the forces and stress of a symmetric
+    structure are symmetric), so a random structure made in a space group relaxes to the
+    lowest point *within* that group, often a saddle point of the full energy surface.
+    A lone B12 drawn in Im-3 relaxes (SevenNet, fmax 0.1 eV/Å) to an Im-3 cell 0.73
+    eV/atom above alpha-boron; distorted by 0.15 Å it reaches 0.24 eV/atom, and an Fm-3
+    draw 0.18 eV/atom above alpha-boron reaches alpha-boron itself. At 0.05 Å most such
+    starts still converge at the saddle: the forces there stay below a loose fmax. The
+    distortion is what lets the relaxation leave a saddle: unit centres and free atoms move by a normal displacement of ``sigma``
+    Å per Cartesian component, units turn about random axes by ``sigma`` / (their
+    radius) radians, and the cell takes a symmetric normal strain of ``sigma`` /
+    V^(1/3) per component. Units stay rigid. A trial that breaks the limits is retried
+    at half the amplitude; after ``tries`` failures ``g`` is returned unchanged.
+    """
+    if sigma <= 0.0:
+        return g
+    limits = Limits() if limits is None else limits
+    inv = np.linalg.inv(g.cell)
+    n = g.n_units + g.n_free
+    for k in range(tries):
+        a = sigma * 0.5 ** k
+        e = rng.normal(0.0, a / abs(np.linalg.det(g.cell)) ** (1 / 3), (3, 3))
+        cell = g.cell @ (np.eye(3) + 0.5 * (e + e.T))
+        dfrac = rng.normal(0.0, a, (n, 3)) @ inv
+        quats = g.unit_quats.copy()
+        for i in range(g.n_units):
+            r = max(g.kinds[int(g.unit_kind[i])].radius, 0.5)
+            q = axis_angle_quat(rng.normal(size=3), rng.normal(0.0, a / r))
+            quats[i] = quat_multiply(q, quats[i])
+        child = _child(g, limits, cell=cell, unit_quats=quats,
+                       unit_centres=(g.unit_centres + dfrac[:g.n_units]) % 1.0,
+                       atom_frac=(g.atom_frac + dfrac[g.n_units:]) % 1.0)
+        if child is not None:
+            return child
+    return g
 
 
 # ------------------------------------------------------------ variable composition

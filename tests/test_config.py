@@ -90,6 +90,8 @@ def test_variable_composition_space():
     ({"operators": {"teleport": 0.5}}, "unknown operator 'teleport'"),
     ({"limits": {"dmin": {"B-Q": 1.0}}}, "dmin key 'B-Q'"),
     ({"parallel": {"workers": 0}}, "[parallel] workers"),
+    ({"search": {"symmetry_breaking": -0.1}}, "[search] symmetry_breaking"),
+    ({"search": {"symmetry_breaking": 2.0}}, "[search] symmetry_breaking"),
     ({"seed": -1}, "seed must be a non-negative integer"),
     ({"pressures": [0, 50]}, "either 'pressure' or 'pressures'"),
 ])

@@ -468,3 +468,55 @@ def test_a_builder_that_keeps_crashing_ends_the_run_with_a_clear_error():
                                              error="crashed: RuntimeError: boom")
     with pytest.raises(CspError, match="could not be built .*boom"):
         search.ask()
+
+
+def test_symmetric_starts_are_relaxed_from_a_distorted_copy(tmp_path):
+    """Random symmetric structures go to the relaxer distorted (default 0.15 Å), so that
+    a relaxation cannot be held at a saddle point by the symmetry of its start; the
+    genome, the duplicate checks and the database keep the undistorted start."""
+    import spglib
+
+    from csp.evaluate import evaluate
+    from csp.store import Store
+
+    def group(atoms, symprec=1e-2):
+        return spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(),
+                                            atoms.numbers), symprec=symprec).number
+
+    base = make_config(composition="(B12)1", formula_units=[1], pressure=0,
+                       search={"spacegroups": [195, 230], "max_evaluations": 6})
+    plain = make_config(**{**base, "search": {**base["search"], "symmetry_breaking": 0.0}})
+    _, evs = run_serial(base)
+    _, evs0 = run_serial(plain)
+    symmetric = [e for e in evs if e.task.origin == "symmetric" and e.result is not None]
+    assert len(symmetric) >= 4
+    for e, e0 in zip(evs, evs0):
+        assert e.task.genome.equals(e0.task.genome)  # same draws, same decisions
+    for e in symmetric:
+        assert e.task.symmetry_breaking == 0.15 and e.task.run_seed == 7
+        assert group(e.task.genome.to_atoms(wrap=True), 1e-3) >= 195  # the stored start
+        start = e.task.start()
+        assert start.equals(e.task.start())  # its own seeded stream
+        # the fake relaxer does not move atoms: what it relaxed is the distorted start,
+        # P-1 (a lone icosahedron keeps its inversion centre), its B12 rigid and intact
+        relaxed = Genome.from_dict(e.result.genome)
+        assert group(relaxed.to_atoms(wrap=True)) == 2
+        assert e.result.units_intact
+        assert np.allclose(relaxed.positions(), start.positions(), atol=1e-6)
+    for e in evs0:
+        if e.result is not None and e.task.origin == "symmetric":
+            assert e.task.symmetry_breaking == 0.0
+            assert group(Genome.from_dict(e.result.genome).to_atoms(wrap=True), 1e-3) >= 195
+    # a pending task read back from the database is relaxed from the same distortion
+    task = symmetric[0].task
+    cfg = parse_config({**base, "outdir": str(tmp_path / "run")})
+    store = Store.create(cfg.outdir, cfg.to_dict())
+    store.add_pending(task)
+    store.commit()
+    (back,) = [c.task for c in store.candidates()]
+    store.close()
+    assert back.symmetry_breaking == 0.15 and back.run_seed == 7
+    assert back.start().equals(task.start())
+    again = evaluate(back, cfg.relaxer)
+    assert np.allclose(Genome.from_dict(again.genome).positions(),
+                       Genome.from_dict(symmetric[0].result.genome).positions(), atol=1e-9)

@@ -238,3 +238,42 @@ def test_cell_reduction_matches_ase_minkowski():
         assert np.allclose(op @ cell, red, atol=1e-9) and round(np.linalg.det(op)) == 1
         assert np.allclose(np.sort(np.linalg.norm(red, axis=1)),
                            np.sort(np.linalg.norm(ref, axis=1)), rtol=1e-9)
+
+
+def _spacegroup(g: Genome, symprec: float = 1e-3) -> int:
+    import spglib
+
+    a = g.to_atoms(wrap=True)
+    return spglib.get_symmetry_dataset((a.cell[:], a.get_scaled_positions(), a.numbers),
+                                       symprec=symprec).number
+
+
+@pytest.mark.parametrize("comp, sg", [("(B12)1", 204), ("Sr1 (B12)1", 200),
+                                      ("K2 (B12H12)1", 202), ("Na1 (BH4)1", 216)])
+def test_break_symmetry_distorts_rigidly_and_conserves_composition(comp, sg):
+    from csp.operators.variation import break_symmetry
+
+    c = parse_composition(comp)
+    rng = np.random.default_rng(3)
+    g = generate(c, 0.0, rng, spacegroup=sg)
+    assert _spacegroup(g) >= 195  # cubic start
+    child = break_symmetry(g, np.random.default_rng(4), 0.05)
+    # no symmetry left at 0.01 Å tolerance, but the inversion centre of a lone
+    # centrosymmetric unit, which no rigid distortion can remove
+    assert _spacegroup(child, symprec=1e-2) == (2 if comp == "(B12)1" else 1)
+    assert child.element_counts() == g.element_counts()
+    assert child.unit_counts() == g.unit_counts()
+    assert unit_distance_error(child) < 1e-9  # units rigid
+    assert check_genome(child)[0]
+    # every atom moves by about sigma: rms displacement within a factor ~2 of
+    # sqrt(3) x 0.05 Å (centre shift + rotation + strain), nothing moves by 0.5 Å
+    d = child.positions() - g.positions()
+    frac = d @ np.linalg.inv(child.cell)
+    d = (frac - np.round(frac)) @ child.cell
+    rms = float(np.sqrt((d ** 2).sum(axis=1).mean()))
+    assert 0.03 < rms < 0.25 and np.abs(d).max() < 0.5
+    assert abs(child.volume / g.volume - 1) < 0.1
+    # seeded and switchable
+    again = break_symmetry(g, np.random.default_rng(4), 0.05)
+    assert again.equals(child)
+    assert break_symmetry(g, np.random.default_rng(4), 0.0) is g

@@ -98,6 +98,7 @@ def cell_stats(docs: list[dict], tol: float) -> dict:
                 d["summary"]["n_relaxations"] for d in docs)),
             "wall": statistics.mean(d["run_wall_s"] for d in docs),
             "relax_wall": statistics.mean(d["summary"]["relax_wall_s"] for d in docs),
+            "wall_total": sum(d["run_wall_s"] for d in docs),
             "relaxations": statistics.mean(d["summary"]["n_relaxations"] for d in docs)}
 
 
@@ -261,7 +262,7 @@ def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title:
         ax.set_ylim(-0.04, 1.04)
         ax.set_xlabel("relaxations")
         ax.set_ylabel("fraction of seeds with a hit")
-        ax.set_title(s)
+        ax.set_title(SYSTEMS[s].title if s in SYSTEMS else s, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     for ax in list(axes.flat)[n:]:
@@ -275,10 +276,14 @@ def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title:
 
 # ------------------------------------------------------------------ document
 def provenance(runs: list[dict]) -> dict:
-    """Relaxer specs, commits, budgets and seeds found in the run files."""
+    """Relaxer specs, commits (overall and per method), budgets and seeds of the run files."""
     specs = {repr(d["relaxer"]): (d["relaxer_name"], d["relaxer"]) for d in runs}
     commits = sorted({(d["commit"]["commit"][:12], d["commit"]["dirty"]) for d in runs})
+    by_method: dict[str, set] = defaultdict(set)
+    for d in runs:
+        by_method[d["method"]].add((d["commit"]["commit"][:12], d["commit"]["dirty"]))
     return {"specs": list(specs.values()), "commits": commits,
+            "method_commits": {m: sorted(c) for m, c in by_method.items()},
             "budgets": sorted({d["budget"] for d in runs}),
             "seeds": sorted({d["seed"] for d in runs})}
 
@@ -289,6 +294,29 @@ def _shown(path: Path) -> str:
         return str(Path(path).resolve().relative_to(HERE.parents[1]))
     except ValueError:
         return str(path)
+
+
+def cost_table(stats: dict, systems: list[str], methods: list[str], jobs: int = 2) -> list[str]:
+    """Summed run wall time per system and method, and per system on ``jobs`` parallel runs.
+
+    Runs stop at their first hit, so a method that hits early costs less; the wall times
+    are those of the campaign's machine with ``jobs`` runs sharing it.
+    """
+    out = ["| system | " + " | ".join(f"{m} (min)" for m in methods)
+           + f" | all methods (min) | on {jobs} cores, --jobs {jobs} (min) |",
+           "|---|" + "---|" * (len(methods) + 2)]
+    grand = 0.0
+    for s in systems:
+        walls = [stats[(s, m)]["wall_total"] if (s, m) in stats else math.nan
+                 for m in methods]
+        total = sum(w for w in walls if math.isfinite(w))
+        grand += total
+        out.append(f"| {s} | " + " | ".join(f"{w / 60:.0f}" if math.isfinite(w) else "-"
+                                            for w in walls)
+                   + f" | {total / 60:.0f} | {total / 60 / jobs:.0f} |")
+    out.append("| **all systems** | " + " | ".join("" for _ in methods)
+               + f" | {grand / 60:.0f} | {grand / 60 / jobs:.0f} |")
+    return out
 
 
 def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
@@ -309,8 +337,14 @@ def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
 def document(runs, stats, systems, methods, args) -> str:
     prov = provenance(runs)
     relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
-    commits = ", ".join(f"{c}{' (with local changes)' if dirty else ''}"
-                        for c, dirty in prov["commits"])
+    def _commits(pairs) -> str:
+        return ", ".join(f"{c}{' (with local changes)' if dirty else ''}" for c, dirty in pairs)
+
+    if len(prov["commits"]) > 1:
+        commits = "; ".join(f"{m}: {_commits(prov['method_commits'][m])}" for m in methods
+                            if m in prov["method_commits"])
+    else:
+        commits = _commits(prov["commits"])
     ratios, verdict = ratio_section(stats, systems, methods)
     try:
         plot_ref = Path(args.plot).resolve().relative_to(Path(args.out).resolve().parent)
@@ -349,6 +383,10 @@ def document(runs, stats, systems, methods, args) -> str:
         # kept in its own file so that regenerating the tables does not lose it
         out += ["", "## Discussion", "", Path(args.notes).read_text().strip()]
     out += ["", "## Lowest enthalpy found", ""] + best_table(runs, systems, args.tolerance)
+    out += ["", "## Compute cost", "",
+            ("Summed wall time of the runs (each run stops at its first hit), and that sum "
+             "spread over 2 cores with two runs at a time, as the campaign ran."), ""]
+    out += cost_table(stats, systems, methods)
     out += ["", "## Success vs relaxations", "", f"![success vs relaxations]({plot_ref})", "",
             "## Regenerate", "", "```bash"] + commands(args.outroot, systems, methods, prov,
                                                          args) + ["```", ""]

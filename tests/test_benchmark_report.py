@@ -1,0 +1,117 @@
+"""The search benchmark's report (benchmarks/search/report.py): statistics and verdicts.
+
+The benchmark's figures are only as good as the arithmetic that turns per-relaxation
+records into success rates, censored medians and ratios; these tests pin it, and check
+that the committed RESULTS.md is what its own regenerate command gives from the
+committed run records.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH = ROOT / "benchmarks" / "search"
+if str(SEARCH) not in sys.path:
+    sys.path.insert(0, str(SEARCH))
+
+report = pytest.importorskip("report")
+
+
+def _doc(system: str, method: str, seed: int, hits_at: int | None, budget: int = 30,
+         ref: float = -1.0, wall: float = 60.0) -> dict:
+    """A run document whose relaxation ``hits_at`` (1-based) is the first hit."""
+    n = budget if hits_at is None else hits_at
+    relaxations = []
+    for i in range(1, n + 1):
+        h = ref + (0.0 if i == hits_at else 0.05)
+        relaxations.append({"index": i, "status": "relaxed", "units_intact": True,
+                            "enthalpy_per_atom": h, "wall_time": wall / n})
+    return {"system": system, "method": method, "seed": seed, "budget": budget,
+            "reference_enthalpy_per_atom": ref, "run_wall_s": wall,
+            "relaxer_name": "cheap", "relaxer": {"name": "sevennet"},
+            "commit": {"commit": "0" * 40, "dirty": False},
+            "summary": {"first_match": None, "best_minus_reference_meV": 0.0,
+                        "n_intact": n, "n_relaxations": n, "relax_wall_s": wall},
+            "relaxations": relaxations}
+
+
+def test_censored_median_and_ratio_bounds():
+    inf = math.inf
+    assert report.censored_median([3, 5, 9]) == 5
+    assert report.censored_median([3, 5, 9, 11]) == 7
+    # a median that falls on a seed without a hit is only known to exceed the budget
+    assert math.isinf(report.censored_median([3, inf, inf]))
+    assert report.censored_median([3, 4, inf]) == 4
+    assert report.ratio(12.0, 4.0, 30) == (3.0, "3.00")
+    v, text = report.ratio(inf, 5.0, 30)  # baseline never hit: at least 31 / 5
+    assert v == pytest.approx(31 / 5) and text == "> 6.2"
+    v, text = report.ratio(3.0, inf, 30)
+    assert v == pytest.approx(3 / 31) and text.startswith("< ")
+    assert math.isnan(report.ratio(inf, inf, 30)[0])
+
+
+def test_first_hit_counts_every_relaxation_and_rejects_broken_units():
+    doc = _doc("srb12", "csp-ga", 1, hits_at=4)
+    assert report.first_hit(doc, 0.002) == 4
+    doc["relaxations"][3]["units_intact"] = False  # the only low structure lost its unit
+    assert report.first_hit(doc, 0.002) is None
+    doc["relaxations"][3].update(units_intact=True, status="failed")  # not converged
+    assert report.first_hit(doc, 0.002) is None
+    doc = _doc("srb12", "csp-ga", 1, hits_at=None)
+    assert report.first_hit(doc, 0.002) is None
+
+
+def test_verdict_and_cost_from_run_documents(tmp_path):
+    # GA hits at 2, 4, 6 relaxations; random at 9, 12, never; ase-ga at 1, 2, 3
+    plan = {"csp-ga": (2, 4, 6), "csp-random": (9, 12, None), "ase-ga": (1, 2, 3)}
+    groups = {}
+    for method, hits in plan.items():
+        docs = [_doc("cab6", method, s, h, wall=120.0) for s, h in enumerate(hits, 1)]
+        groups[("cab6", method)] = report.cell_stats(docs, 0.002)
+    st = groups[("cab6", "csp-ga")]
+    assert (st["hits"], st["n"], st["median"], st["min"], st["max"]) == (3, 3, 4, 2, 6)
+    assert groups[("cab6", "csp-random")]["hits"] == 2
+    assert groups[("cab6", "csp-random")]["median"] == 12
+    table, verdict = report.ratio_section(groups, ["cab6"], list(plan))
+    text = "\n".join(table + verdict)
+    assert "| cab6 | 3.00 | 0.50 |" in text
+    assert "csp-ga vs csp-random: target MET" in text  # 12 / 4 = 3
+    assert "csp-ga vs ase-ga: target NOT MET" in text
+    assert "does not need fewer relaxations than ase-ga on: cab6" in text
+    cost = report.cost_table(groups, ["cab6"], list(plan))
+    # three methods x three runs x 2 min = 18 min; 9 min on two cores
+    assert cost[2] == "| cab6 | 6 | 6 | 6 | 18 | 9 |"
+
+
+def _table(text: str, heading: str) -> list[str]:
+    block = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    return [line for line in block.splitlines() if line.startswith("|")]
+
+
+def test_committed_results_are_what_the_records_give(tmp_path):
+    """benchmarks/RESULTS.md's tables are regenerated from the committed run records."""
+    pytest.importorskip("matplotlib")
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    committed = results.read_text()
+    command = next(line for line in committed.splitlines()
+                   if line.startswith("python benchmarks/search/report.py"))
+    argv = command.split()[2:]
+    args = dict(zip(argv[::2], argv[1::2]))
+    outroot = ROOT / args["--outroot"]
+    out, plot = tmp_path / "RESULTS.md", tmp_path / "success.png"
+    systems = re.search(r"--systems ((?:\w+ ?)+?)(?= --|$)", command).group(1).split()
+    methods = re.search(r"--methods ((?:[\w-]+ ?)+?)(?= --|$)", command).group(1).split()
+    code = report.main(["--outroot", str(outroot), "--out", str(out), "--plot", str(plot),
+                        "--tolerance", args["--tolerance"], "--systems", *systems,
+                        "--methods", *methods])
+    assert code == 0
+    fresh = out.read_text()
+    for heading in ("Results", "Relaxations to first hit: baseline / csp-ga (median over seeds)",
+                    "Lowest enthalpy found", "Compute cost"):
+        assert _table(fresh, heading) == _table(committed, heading), heading
