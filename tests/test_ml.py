@@ -92,6 +92,34 @@ def test_random_rhombohedral_b12_draw_relaxes_to_alpha_boron(relaxer):
                                        symprec=0.05).number == 166
 
 
+def test_distorted_symmetric_start_leaves_the_saddle_of_its_group(relaxer):
+    """One B12 drawn in I23 relaxes, as drawn, to an Im-3 cell 0.73 eV/atom above
+    alpha-B (symmetric forces cannot break the symmetry); distorted by csp's default
+    symmetry_breaking it leaves the cubic group and ends ~0.5 eV/atom lower (measured:
+    R-3m, 0.19 eV/atom above alpha-B) with its icosahedron intact."""
+    from csp.composition import parse_composition
+    from csp.config import SearchSettings
+    from csp.operators.generation import generate
+    from csp.operators.variation import break_symmetry
+
+    g = generate(parse_composition("(B12)1"), 0.0, np.random.default_rng(0), spacegroup=197)
+    sigma = SearchSettings().symmetry_breaking
+    out = {}
+    for name, start in (("as drawn", g),
+                        ("distorted", break_symmetry(g, np.random.default_rng(0), sigma))):
+        o = relaxer.relax(start.to_atoms(), 0.0)
+        assert o.status == "relaxed", o.reason
+        _, report = start.from_atoms(o.atoms)
+        assert report.intact, name
+        a = o.atoms
+        out[name] = (spglib.get_symmetry_dataset((a.cell[:], a.get_scaled_positions(),
+                                                  a.numbers), symprec=0.05).number,
+                     o.enthalpy_per_atom)
+    assert out["as drawn"][0] >= 195  # still cubic
+    assert out["distorted"][0] < 195
+    assert out["distorted"][1] < out["as drawn"][1] - 0.3  # eV/atom
+
+
 def test_failures_are_outcomes_not_exceptions(relaxer):
     close = Atoms("B2", positions=[[0, 0, 0], [0, 0, 0.3]], cell=np.eye(3) * 5, pbc=True)
     out = relaxer.relax(close, 0.0)
