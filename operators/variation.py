@@ -382,12 +382,15 @@ def break_symmetry(g: Genome, rng: np.random.Generator, sigma: float,
     A lone B12 drawn in Im-3 relaxes (SevenNet, fmax 0.1 eV/Å) to an Im-3 cell 0.73
     eV/atom above alpha-boron; distorted by 0.15 Å it reaches 0.24 eV/atom, and an Fm-3
     draw 0.18 eV/atom above alpha-boron reaches alpha-boron itself. At 0.05 Å most such
-    starts still converge at the saddle: the forces there stay below a loose fmax. The
-    distortion is what lets the relaxation leave a saddle: unit centres and free atoms move by a normal displacement of ``sigma``
-    Å per Cartesian component, units turn about random axes by ``sigma`` / (their
-    radius) radians, and the cell takes a symmetric normal strain of ``sigma`` /
+    starts still converge at the saddle: the forces there stay below a loose fmax.
+
+    The distortion: unit centres and free atoms move by a normal displacement of
+    ``sigma`` Å per Cartesian component, units turn about random axes by ``sigma`` /
+    (their radius) radians, and the cell takes a symmetric normal strain of ``sigma`` /
     V^(1/3) per component. Units stay rigid. A trial that breaks the limits is retried
-    at half the amplitude; after ``tries`` failures ``g`` is returned unchanged.
+    at half the amplitude; after ``tries`` failures ``g`` is returned unchanged. One
+    centrosymmetric unit alone in a cell keeps its inversion centre (P-1) whatever the
+    distortion.
     """
     if sigma <= 0.0:
         return g

@@ -66,8 +66,9 @@ def test_random_rhombohedral_b12_draw_relaxes_to_alpha_boron(relaxer):
     """A random R-3m cell with one B12 drawn near the fcc-like angle relaxes onto
     alpha-boron (the library structure relaxed the same way), icosahedron intact: the
     lattice sampler reaches alpha-B's basin from a symmetric start."""
-    from csp.composition import parse_composition
     from csp.operators.generation import generate
+
+    from csp.composition import parse_composition
     from tests.conftest import alpha_boron
 
     comp = parse_composition("(B12)1")
@@ -97,10 +98,11 @@ def test_distorted_symmetric_start_leaves_the_saddle_of_its_group(relaxer):
     alpha-B (symmetric forces cannot break the symmetry); distorted by csp's default
     symmetry_breaking it leaves the cubic group and ends ~0.5 eV/atom lower (measured:
     R-3m, 0.19 eV/atom above alpha-B) with its icosahedron intact."""
-    from csp.composition import parse_composition
-    from csp.config import SearchSettings
     from csp.operators.generation import generate
     from csp.operators.variation import break_symmetry
+
+    from csp.composition import parse_composition
+    from csp.config import SearchSettings
 
     g = generate(parse_composition("(B12)1"), 0.0, np.random.default_rng(0), spacegroup=197)
     sigma = SearchSettings().symmetry_breaking
