@@ -75,15 +75,23 @@ class Task:
                    symmetry_breaking=float(d.get("symmetry_breaking", 0.0)),
                    run_seed=int(d.get("run_seed", 0)))
 
-    def start(self) -> Genome:
-        """The structure handed to the relaxer: ``genome``, distorted when asked."""
+    def start(self, limits: Any = None) -> Genome:
+        """The structure handed to the relaxer: ``genome``, distorted when asked.
+
+        Args:
+            limits: the search's validity limits (``csp.operators.validity.Limits``;
+                None: the defaults) that every distorted trial must keep; a search
+                whose ``[limits]`` are looser than the defaults (a smaller ``dmin`` at
+                high pressure) would otherwise see every trial rejected and relax its
+                symmetric starts undistorted.
+        """
         if self.symmetry_breaking <= 0.0:
             return self.genome
         from csp.operators.variation import break_symmetry
 
         rng = np.random.default_rng(np.random.SeedSequence(
             [self.run_seed, self.candidate_id, 2]))
-        return break_symmetry(self.genome, rng, self.symmetry_breaking)
+        return break_symmetry(self.genome, rng, self.symmetry_breaking, limits)
 
 
 @dataclass
@@ -233,7 +241,7 @@ def _stages(out: Any) -> list:
 
 
 def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = None,
-             max_unit_rmsd: float = 0.5) -> Result:
+             max_unit_rmsd: float = 0.5, limits: Any = None) -> Result:
     """Relax one candidate and classify the outcome; never raises.
 
     Args:
@@ -241,6 +249,8 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         relaxer_spec: relaxer name, table or object (see :func:`make_relaxer`).
         workdir_root: directory for per-candidate scratch (``cand_000042``), or None.
         max_unit_rmsd: a unit whose re-fit RMSD exceeds this counts as broken, Å.
+        limits: the search's validity limits, kept by the distortion of a symmetric
+            start (:meth:`Task.start`); None: the defaults.
 
     Returns:
         Result with status "relaxed", "broken_units" or "failed".
@@ -254,7 +264,7 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         if workdir_root is not None:
             workdir = Path(workdir_root) / f"cand_{task.candidate_id:06d}"
             workdir.mkdir(parents=True, exist_ok=True)
-        start = task.start()
+        start = task.start(limits)
         out = relaxer.relax(start.to_atoms(), task.pressure, workdir)
         fields = _outcome_fields(out)
         if out.status != "relaxed" or out.atoms is None:

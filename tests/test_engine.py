@@ -520,3 +520,33 @@ def test_symmetric_starts_are_relaxed_from_a_distorted_copy(tmp_path):
     again = evaluate(back, cfg.relaxer)
     assert np.allclose(Genome.from_dict(again.genome).positions(),
                        Genome.from_dict(symmetric[0].result.genome).positions(), atol=1e-9)
+
+
+def test_distortion_keeps_the_searchs_own_limits():
+    """The distortion of a symmetric start is checked against the search's [limits], not
+    the defaults: with contacts at 0.56 x the covalent sum (allowed by dmin_factor 0.45,
+    as at high pressure) every trial would fail the default 0.7 and the start would be
+    relaxed undistorted, its symmetry intact."""
+    from csp.operators.generation import generate
+    from csp.operators.validity import check_genome
+
+    from csp.composition import parse_composition
+    from csp.evaluate import Task, evaluate
+
+    g = generate(parse_composition("(B12)1"), 0.0, np.random.default_rng(3),
+                 spacegroup=(195, 230))
+    squeezed = g.replace(cell=g.cell * 0.765)  # rigid B12 on the same sites, 0.94 Å apart
+    atoms = squeezed.to_atoms(wrap=True)
+    d = atoms.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    assert 0.9 < d.min() < 0.7 * 1.68  # below the default limit, B-B covalent sum 1.68 Å
+    limits = parse_config(make_config(limits={"dmin_factor": 0.45})).limits.to_limits()
+    assert check_genome(squeezed, limits)[0] and not check_genome(squeezed)[0]
+    task = Task(0, squeezed, "symmetric", pressure=0.0, spacegroup_target=202,
+                symmetry_breaking=0.15, run_seed=7)
+    assert task.start() is squeezed  # default limits: no trial passes
+    start = task.start(limits)
+    assert not start.equals(squeezed) and check_genome(start, limits)[0]
+    # the fake relaxer does not move atoms: the relaxed crystal is the start it was given
+    assert evaluate(task, "fake", limits=limits).sg_number == 2  # P-1, distorted
+    assert evaluate(task, "fake").sg_number == 202  # Fm-3: the saddle the issue is about
