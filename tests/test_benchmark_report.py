@@ -89,6 +89,23 @@ def test_verdict_and_cost_from_run_documents(tmp_path):
     assert cost[2] == "| cab6 | 6 | 6 | 6 | 18 | 9 |"
 
 
+def test_shared_start_counts_seeds_decided_before_breeding():
+    """Seeds hit within the GA's random start tie with the random search by
+    construction; the table counts them and checks the tie."""
+    ga = [_doc("srb12", "csp-ga", s, h) for s, h in enumerate((3, 7, 10, 15, None), 1)]
+    rnd = [_doc("srb12", "csp-random", s, h) for s, h in enumerate((3, 7, 10, 25, None), 1)]
+    for d in ga:
+        d["method_settings"] = {"initial_population": 10}
+    lines = report.shared_start(ga + rnd, ["srb12"], 0.002)
+    assert lines[2] == "| srb12 | 3/5 (P = 10) | 3/3 | 2 | yes |"
+    rnd[1] = _doc("srb12", "csp-random", 2, 8)  # a random run that departs: counted
+    ga[2] = _doc("srb12", "csp-ga", 3, 12)
+    ga[2]["method_settings"] = {"initial_population": 10}
+    lines = report.shared_start(ga + rnd, ["srb12"], 0.002)
+    assert lines[2] == "| srb12 | 2/5 (P = 10) | 1/2 | 3 | no |"
+    assert report.shared_start(ga, ["srb12"], 0.002) == []  # no random runs: no table
+
+
 def _table(text: str, heading: str) -> list[str]:
     block = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     return [line for line in block.splitlines() if line.startswith("|")]
