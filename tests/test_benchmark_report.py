@@ -106,6 +106,19 @@ def test_shared_start_counts_seeds_decided_before_breeding():
     assert report.shared_start(ga, ["srb12"], 0.002) == []  # no random runs: no table
 
 
+def test_origin_table_splits_random_starts_from_each_operator():
+    doc = _doc("alphab", "csp-ga", 1, hits_at=4)
+    for r, origin, status in zip(doc["relaxations"], ("symmetric", "symmetric", "soft:soft",
+                                                      "rotation:rotation"),
+                                 ("relaxed", "failed", "duplicate", "relaxed")):
+        r.update(origin=origin, csp_status=status)
+    lines = report.origin_table([doc, _doc("alphab", "csp-random", 1, 2)], ["alphab"])
+    assert lines[2:] == ["| alphab | random start | 2 | 50% | 0% | 0% | 50% |",
+                         "| alphab | rotation | 1 | 100% | 0% | 0% | 0% |",
+                         "| alphab | soft | 1 | 0% | 100% | 0% | 0% |"]
+    assert report.origin_table([_doc("alphab", "ase-ga", 1, 2)], ["alphab"]) == []
+
+
 def _table(text: str, heading: str) -> list[str]:
     block = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     return [line for line in block.splitlines() if line.startswith("|")]

@@ -107,6 +107,21 @@ def test_every_operator_makes_children(name):
     assert made >= 0.2 * tries, f"{name}: {made}/{tries} children"
 
 
+def test_soft_mutation_declines_a_cell_of_one_entity():
+    """A lone unit can only be translated rigidly (no change to the crystal): no child.
+    Two entities (Ca + B6) move relative to each other."""
+    op = make_operator("soft")
+    lone = generate(parse_composition("(B12)1"), 0.0, np.random.default_rng(1),
+                    spacegroup=(2, 230))
+    assert op([lone], np.random.default_rng(2)) is None
+    cab6 = generate(parse_composition("Ca1 (B6)1"), 0.0, np.random.default_rng(1),
+                    spacegroup=(2, 230))
+    child = op([cab6], np.random.default_rng(2))
+    assert child is not None
+    rel = lambda g: (g.atom_frac[0] - g.unit_centres[0]) % 1.0  # noqa: E731
+    assert not np.allclose(rel(child), rel(cab6), atol=1e-3)
+
+
 def test_heredity_mixes_both_parents():
     a, b = pool("Sr2 (B12)2")[:2]
     op = make_operator("heredity")

@@ -243,6 +243,30 @@ def shared_start(runs: list[dict], systems: list[str], tol: float) -> list[str]:
     return lines if rows else []
 
 
+def origin_table(runs: list[dict], systems: list[str]) -> list[str]:
+    """Per system: what csp-ga's relaxations became, random starts against each
+    operator's children (csp's own status: a new structure, a duplicate of one already
+    found, broken units, failed). Empty without csp-ga runs."""
+    lines = ["| system | origin | relaxations | new structure | duplicate | broken units | failed |",
+             "|---|---|---|---|---|---|---|"]
+    for s in systems:
+        count: dict[str, Counter] = defaultdict(Counter)
+        for d in runs:
+            if d["system"] != s or d["method"] != GA:
+                continue
+            for r in d["relaxations"]:
+                origin = str(r.get("origin") or "?").split(":")[0]
+                origin = "random start" if origin in ("symmetric", "random") else origin
+                count[origin][r.get("csp_status", "?")] += 1
+        for origin in sorted(count, key=lambda o: (o != "random start", o)):
+            c = count[origin]
+            n = sum(c.values())
+            pct = [f"{100 * c[k] / n:.0f}%" for k in ("relaxed", "duplicate", "broken_units",
+                                                       "failed")]
+            lines.append(f"| {s} | {origin} | {n} | " + " | ".join(pct) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def best_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
     """Per system: the lowest intact enthalpy any run found vs the reference."""
     lines = [("| system | reference | reference H (eV/atom) | lowest found by any method "
@@ -420,6 +444,13 @@ def document(runs, stats, systems, methods, args) -> str:
                      "does); the GA/random comparison is decided by the seeds left to "
                      "breeding."), ""] + shared
     out += ["", "## Verdict", ""] + verdict
+    origins = origin_table(runs, systems)
+    if origins:
+        out += ["", "## What csp-ga's relaxations became, by origin", "",
+                ("csp's own verdict on each relaxation of csp-ga's runs (to the first hit): "
+                 "a new structure, a duplicate of one already found (a relaxation spent "
+                 "re-finding a known minimum), broken units, or failed (not converged, "
+                 "collapsed)."), ""] + origins
     if args.notes is not None:
         # the analysis a person wrote for this campaign (why a target is or is not met);
         # kept in its own file so that regenerating the tables does not lose it
