@@ -9,7 +9,8 @@ Each run writes ``<outroot>/runs/<system>/<method>/seed<S>.json`` (see ``common.
 a finished run with the same relaxer and budget is skipped, an unfinished one resumed
 (csp: ``csp run --resume``; PyXtal: from its last relaxation; ase-ga: restarted); a
 larger ``--budget`` extends finished csp and PyXtal runs in place (ase-ga restarts).
-Stop a campaign with Ctrl-C (or by signalling its process group). The
+Stop a campaign with Ctrl-C or ``kill PID`` (its workers and their csp runs are killed
+with it; unfinished runs resume on the next call). The
 reference of each system is relaxed once with the same relaxer and cached in
 ``<outroot>/references/``. Use one ``--outroot`` per relaxer setting. ``--relaxer
 fake`` checks the machinery in seconds (not physics).
@@ -142,11 +143,44 @@ def _map(fn, items: list, jobs: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = [pool.submit(fn, item) for item in items]
         for f in as_completed(futures):
             yield f.result()
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM): the spawned workers and the csp runs they
+        # started would otherwise go on taking jobs and writing records
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        _kill_trees([w.pid for w in workers])
+        raise
+    pool.shutdown()
+
+
+def _kill_trees(pids: list[int]) -> None:
+    """Kill processes and all their descendants (psutil; without it, the processes)."""
+    import signal
+
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    victims = []
+    for pid in pids:
+        if psutil is None:
+            victims.append(pid)
+            continue
+        try:
+            proc = psutil.Process(pid)
+            victims += [c.pid for c in proc.children(recursive=True)] + [pid]
+        except psutil.NoSuchProcess:
+            pass
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -169,9 +203,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
+    import signal
+
     from common import relaxer_spec
 
+    signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops the campaign like Ctrl-C
     args = parse_args(argv)
     spec = relaxer_spec(args.relaxer)
     t0 = time.perf_counter()
