@@ -222,7 +222,6 @@ def shared_start(runs: list[dict], systems: list[str], tol: float) -> list[str]:
               "csp-random hit at the same relaxation | seeds left to breeding (hit after P "
               "or not at all) | ratio fixed at 1 by the shared start |"),
              "|---|---|---|---|---|"]
-    rows = 0
     for s in systems:
         ga = {d["seed"]: d for d in runs if d["system"] == s and d["method"] == GA}
         rnd = {d["seed"]: d for d in runs if d["system"] == s and d["method"] == RANDOM}
@@ -234,13 +233,13 @@ def shared_start(runs: list[dict], systems: list[str], tol: float) -> list[str]:
         if len(pops) != 1 or 0 in pops:
             continue
         (pop,) = pops
-        inside = [k for k in seeds if (h := first_hit(ga[k], tol)) is not None and h <= pop]
-        same = sum(first_hit(rnd[k], tol) == first_hit(ga[k], tol) for k in inside)
+        hit = {k: first_hit(ga[k], tol) for k in seeds}
+        inside = [k for k in seeds if hit[k] is not None and hit[k] <= pop]
+        same = sum(first_hit(rnd[k], tol) == hit[k] for k in inside)
         fixed = "yes" if 2 * len(inside) > len(seeds) else "no"
         lines.append(f"| {s} | {len(inside)}/{len(seeds)} (P = {pop}) | {same}/{len(inside)} | "
                      f"{len(seeds) - len(inside)} | {fixed} |")
-        rows += 1
-    return lines if rows else []
+    return lines if len(lines) > 2 else []
 
 
 def origin_table(runs: list[dict], systems: list[str]) -> list[str]:
