@@ -90,6 +90,13 @@ _ENTRIES: dict[str, tuple] = {
     "nabh4": (216, {"BH4": 4}, "P. Fischer, A. Züttel, Mater. Sci. Forum 443-444, 287 (2004): "
               "cubic NaBH4, a = 6.1635 Å", "room temperature (BH4 orientationally disordered, Fm-3m)",
               "ordered model: BH4 tetrahedra aligned with the cube diagonals, F-43m", "Na"),
+    "nabh4-lt": (137, {"BH4": 2}, "R. L. Davis, C. H. L. Kennard, J. Solid State Chem. 59, 393 "
+                 "(1985): tetragonal NaBD4 at 10 K, P4_2/nmc, a = 4.332, c = 5.869 Å; re-refined "
+                 "with tilted BD4 in P-42_1c by Y. Filinchuk, H. Hagemann, Eur. J. Inorg. Chem. "
+                 "2008, 3127", "low temperature (below the ~190 K order-disorder transition), "
+                 "ambient pressure", "ordered model built here: Na at 2a, BH4 at 2b with its -4 axis "
+                 "along c and its H atoms in the mirror planes (B-H 1.22 Å), P4_2/nmc; a small "
+                 "turn about c gives P-42_1c", "Na"),
     "libh4": (62, {"BH4": 4}, "J.-Ph. Soulié, G. Renaudin, R. Černý, K. Yvon, J. Alloys Compd. 346, "
               "200 (2002): orthorhombic LiBH4, Pnma, a = 7.17858, b = 4.43686, c = 6.80321 Å",
               "room temperature, ambient pressure (below the 381 K transition to P6_3mc)",
@@ -170,6 +177,8 @@ def build_entry(name: str) -> Atoms:
         places = [("BH4", c, one) for c in _fcc([[0.5, 0.5, 0.5]])]
         return _from_genome_units(np.eye(3) * 6.1635, places,
                                   [(Z["Na"], f) for f in _fcc([[0, 0, 0]])])
+    if name == "nabh4-lt":
+        return _tetragonal_nabh4()
     if name == "li3ocl":
         return crystal(["Cl", "O", "Li"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0, 0.5, 0.5)],
                        spacegroup=221, cellpar=[3.91] * 3 + [90] * 3)
@@ -182,6 +191,27 @@ def build_entry(name: str) -> Atoms:
         return _from_genome_units(np.eye(3) * 3.87, [("NH4", [0, 0, 0], one)],
                                   [(Z["Cl"], [0.5, 0.5, 0.5])])
     raise CspError(f"unknown seed {name!r}; known: {', '.join(_ENTRIES)}")
+
+
+def _tetragonal_nabh4(a: float = 4.332, c: float = 5.869, bh: float = 1.22) -> Atoms:
+    """Low-temperature NaBH4 (two formula units): Na at (0, 0, 0), (1/2, 1/2, 1/2); B at
+    (0, 0, 1/2), (1/2, 1/2, 0); each BH4 a regular tetrahedron with its -4 axis along c,
+    H in the (010) and (100) mirror planes, the second turned by 90 degrees (the 4_2 screw)."""
+    from ase.data import atomic_numbers as Z
+
+    half = math.acos(-1.0 / 3.0) / 2.0  # half the tetrahedral angle, H-B-H = 109.47 deg
+    r, z = bh * math.sin(half), bh * math.cos(half)
+    up = [(r, 0, z), (-r, 0, z), (0, r, -z), (0, -r, -z)]
+    down = [(x, y, -w) for x, y, w in up]  # the B at (1/2, 1/2, 0): -4 axis reversed
+    cell = np.diag([a, a, c])
+    pos, num = [], []
+    for centre, hs in (((0, 0, 0.5), up), ((0.5, 0.5, 0.0), down)):
+        b = np.asarray(centre) @ cell
+        pos += [b] + [b + np.asarray(h) for h in hs]
+        num += [Z["B"]] + [Z["H"]] * 4
+    pos += [np.zeros(3), np.array([0.5, 0.5, 0.5]) @ cell]
+    num += [Z["Na"]] * 2
+    return Atoms(numbers=num, positions=pos, cell=cell, pbc=True)
 
 
 def _boron_carbide(a_hex: float = 5.600, c_hex: float = 12.07, cb: float = 1.43) -> Atoms:

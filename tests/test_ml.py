@@ -46,6 +46,27 @@ def test_srb12_relaxes_to_50_gpa_with_intact_b12(relaxer):
     assert sg.number == 200  # Pm-3 kept: an ordered icosahedron on a cubic site
 
 
+def test_low_temperature_nabh4_is_below_the_cubic_model_and_near_experiment(relaxer):
+    """NaBH4 orders into the tetragonal P4_2/nmc / P-42_1c phase at low temperature: under
+    7net-mf-0 it lies ~11 meV/atom below the ordered cubic F-43m model (the benchmark's
+    nabh4t target), with a and c within 1.5% of NaBD4 at 10 K (4.332, 5.869 Å)."""
+    from csp.seeds import load_seed_atoms, primitive_genome, resolve_seed
+
+    cubic = primitive_genome(resolve_seed("nabh4")[0]).to_atoms()
+    low = relaxer.relax(load_seed_atoms("nabh4-lt"), 0.0)
+    cub = relaxer.relax(cubic, 0.0)
+    assert low.status == "relaxed" and cub.status == "relaxed"
+    h_low, h_cub = (o.enthalpy / len(o.atoms) for o in (low, cub))
+    assert 0.005 < h_cub - h_low < 0.03
+    a, b, c = low.atoms.cell.lengths()
+    assert a == pytest.approx(4.332, rel=0.015) and b == pytest.approx(a, rel=1e-3)
+    assert c == pytest.approx(5.869, rel=0.015)
+    x = low.atoms
+    sg = spglib.get_symmetry_dataset((x.cell[:], x.get_scaled_positions(), x.numbers),
+                                     symprec=0.01).number
+    assert sg in (114, 137)  # P-42_1c or its untilted supergroup P4_2/nmc
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("element, superatomic_lower", [("Sr", True), ("Ba", True), ("Y", False)])
 def test_xb12_ordering_at_50_gpa(relaxer, element, superatomic_lower):

@@ -341,7 +341,25 @@ def provenance(runs: list[dict]) -> dict:
     return {"specs": list(specs.values()), "commits": commits,
             "method_commits": {m: sorted(c) for m, c in by_method.items()},
             "budgets": sorted({d["budget"] for d in runs}),
-            "seeds": sorted({d["seed"] for d in runs})}
+            "seeds": sorted({d["seed"] for d in runs}),
+            "system_budgets": {d["system"]: d["budget"] for d in runs},
+            "system_seeds": {s: tuple(sorted({d["seed"] for d in runs if d["system"] == s}))
+                             for s in {d["system"] for d in runs}}}
+
+
+def _budget_line(prov: dict, systems: list[str]) -> str:
+    """The protocol's budget and seeds, per system where they differ."""
+    def seeds(t) -> str:
+        return ", ".join(map(str, t))
+
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for s in systems:
+        groups[(prov["system_budgets"].get(s), prov["system_seeds"].get(s, ()))].append(s)
+    if len(groups) == 1:
+        (budget, sd), = groups
+        return f"- Budget: {budget} relaxations per run; seeds {seeds(sd)}."
+    return "- Budget: " + "; ".join(f"{', '.join(g)}: {b} relaxations per run, seeds {seeds(sd)}"
+                                   for (b, sd), g in groups.items()) + "."
 
 
 def _shown(path: Path) -> str:
@@ -377,17 +395,20 @@ def cost_table(stats: dict, systems: list[str], methods: list[str], jobs: int = 
 
 def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
     name = prov["specs"][0][0] if prov["specs"] else "cheap"
-    seeds = " ".join(map(str, prov["seeds"]))
-    budget = prov["budgets"][-1] if prov["budgets"] else 30
-    run = (f"python benchmarks/search/run.py --systems {' '.join(systems)} --methods "
-           f"{' '.join(methods)} --seeds {seeds} --budget {budget} --relaxer {name} "
-           f"--outroot {_shown(outroot)} --jobs 2")
+    groups: dict[tuple, list[str]] = defaultdict(list)  # (budget, seeds) -> its systems
+    for s in systems:
+        groups[(prov["system_budgets"].get(s, 30),
+                prov["system_seeds"].get(s, tuple(prov["seeds"])))].append(s)
+    runs = [(f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
+             f"{' '.join(methods)} --seeds {' '.join(map(str, seeds))} --budget {budget} "
+             f"--relaxer {name} --outroot {_shown(outroot)} --jobs 2")
+            for (budget, seeds), group in groups.items()]
     rep = (f"python benchmarks/search/report.py --outroot {_shown(outroot)} --out "
            f"{_shown(args.out)} --plot {_shown(args.plot)} --tolerance {args.tolerance}"
            + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
            + (f" --systems {' '.join(systems)} --methods {' '.join(methods)}"
               if args.systems or args.methods else ""))
-    return [run, rep]
+    return [*runs, rep]
 
 
 def document(runs, stats, systems, methods, args) -> str:
@@ -418,8 +439,7 @@ def document(runs, stats, systems, methods, args) -> str:
     out += ["## Protocol", "",
             f"- Relaxer (the same callable for every method and the reference): {relaxers}.",
             f"- Commit(s): {commits}.",
-            (f"- Budget: {', '.join(map(str, prov['budgets']))} relaxations per run; seeds "
-             f"{', '.join(map(str, prov['seeds']))}."),
+            _budget_line(prov, systems),
             ("- Hit: a relaxation that converged, kept every unit intact (bond topology and "
              "Kabsch RMSD <= 0.5 Å, csp's criterion) and reached H/atom <= reference + "
              f"{1000 * args.tolerance:g} meV/atom (the reference is the system's known ground "
@@ -480,18 +500,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _one_budget_per_system(runs: list[dict], budget: int | None) -> list[dict]:
+    """The runs of one budget per system: ``budget``, or the system's most common one."""
+    per: dict[str, Counter] = defaultdict(Counter)
+    for d in runs:
+        per[d["system"]][d["budget"]] += 1
+    keep = {}
+    for system, budgets in per.items():
+        keep[system] = budget or budgets.most_common(1)[0][0]
+        if len(budgets) > 1 or keep[system] not in budgets:
+            print(f"{system}: runs with budgets {dict(budgets)}: reporting budget "
+                  f"{keep[system]} only (--budget)", file=sys.stderr)
+    return [d for d in runs if d["budget"] == keep[d["system"]]]
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     runs = load_runs(args.outroot, args.systems, args.methods)
     if not runs:
         print(f"no run files under {args.outroot}/runs", file=sys.stderr)
         return 1
-    budgets = Counter(d["budget"] for d in runs)
-    budget = args.budget or budgets.most_common(1)[0][0]
-    if len(budgets) > 1 or budget not in budgets:
-        print(f"runs with budgets {dict(budgets)}: reporting budget {budget} only "
-              "(--budget)", file=sys.stderr)
-    runs = [d for d in runs if d["budget"] == budget]
+    runs = _one_budget_per_system(runs, args.budget)
     if not runs:
         return 1
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)

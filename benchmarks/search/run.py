@@ -126,9 +126,10 @@ def _jobs(args, spec: dict) -> list[dict]:
     out = []
     for seed in args.seeds:  # seed-major: a stopped campaign has every method for its seeds
         for system in args.systems:
+            budget = args.budget or get_system(system).budget
             for method in args.methods:
                 out.append({"system": system, "method": method, "seed": seed,
-                            "budget": args.budget, "spec": spec,
+                            "budget": budget, "spec": spec,
                             "relaxer_name": args.relaxer, "outroot": str(args.outroot),
                             "full_budget": args.full_budget})
     return out
@@ -190,7 +191,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS,
                     help="default: %(default)s")
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)))
-    ap.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="relaxations per run")
+    ap.add_argument("--budget", type=int, help="relaxations per run (default: each system's "
+                    f"own, {DEFAULT_BUDGET} for most)")
     ap.add_argument("--relaxer", default="cheap", help="a setting of systems.RELAXERS "
                     "(cheap, default, fake)")
     ap.add_argument("--outroot", type=Path, default=Path("runs/bench"))
@@ -198,7 +200,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--full-budget", action="store_true",
                     help="run every search to its budget (default: stop at the first hit)")
     args = ap.parse_args(argv)
-    if args.budget < 1 or args.jobs < 1 or any(s < 0 for s in args.seeds):
+    if (args.budget is not None and args.budget < 1) or args.jobs < 1 or any(s < 0 for s in args.seeds):
         ap.error("--budget and --jobs must be >= 1 and seeds >= 0")
     return args
 
@@ -216,7 +218,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     spec = relaxer_spec(args.relaxer)
     t0 = time.perf_counter()
-    print(f"relaxer {args.relaxer}: {spec}; budget {args.budget}; outroot {args.outroot}",
+    budgets = ", ".join(f"{s} {args.budget or get_system(s).budget}" for s in args.systems)
+    print(f"relaxer {args.relaxer}: {spec}; budget {budgets}; outroot {args.outroot}",
           flush=True)
     refs = [{"system": s, "spec": spec, "outroot": str(args.outroot)} for s in args.systems]
     failed = 0
