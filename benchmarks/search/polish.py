@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from common import (  # noqa: E402
+from common import (
     HIT_TOLERANCE,
     load_reference,
     make_relaxer,
@@ -47,19 +47,15 @@ from common import (  # noqa: E402
     work_dir,
     write_json,
 )
-from systems import get_system  # noqa: E402
+from run_csp import relaxation_rows
+from systems import get_system
 
 
 def near_rows(db_path: Path, reference_h: float, window: float) -> list:
     """The relaxed, intact rows of a csp.db within ``window`` of the reference, in
     relaxation order (1-based ``index``), with their relaxed atoms."""
-    import ase.db
-
-    with ase.db.connect(str(db_path)) as db:
-        rows = [r for r in db.select() if r.get("eval_index", -1) >= 0]
-    rows.sort(key=lambda r: r.eval_index)
     out = []
-    for r in rows:
+    for r in relaxation_rows(db_path):
         h = float(r.get("enthalpy_per_atom", math.nan))
         if (r.status == "relaxed" and r.get("units_intact", False) and math.isfinite(h)
                 and h <= reference_h + window):

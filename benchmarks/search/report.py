@@ -257,6 +257,7 @@ def origin_table(runs: list[dict], systems: list[str], near: float = NEAR) -> li
              "|---|---|---|---|---|---|---|---|"]
     for s in systems:
         count: dict[str, Counter] = defaultdict(Counter)
+        near_count: Counter = Counter()
         for d in runs:
             if d["system"] != s or d["method"] != GA:
                 continue
@@ -264,12 +265,13 @@ def origin_table(runs: list[dict], systems: list[str], near: float = NEAR) -> li
                 origin = str(r.get("origin") or "?").split(":")[0]
                 origin = "random start" if origin in ("symmetric", "random") else origin
                 count[origin][r.get("csp_status", "?")] += 1
-                count[origin]["near"] += is_hit(r, d["reference_enthalpy_per_atom"], near)
+                near_count[origin] += is_hit(r, d["reference_enthalpy_per_atom"], near)
         for origin in sorted(count, key=lambda o: (o != "random start", o)):
             c = count[origin]
-            n = sum(v for k, v in c.items() if k != "near")
+            n = sum(c.values())
             pct = [f"{100 * c[k] / n:.0f}%" for k in ("relaxed", "duplicate", "broken_units",
-                                                       "failed", "near")]
+                                                       "failed")]
+            pct.append(f"{100 * near_count[origin] / n:.0f}%")
             lines.append(f"| {s} | {origin} | {n} | " + " | ".join(pct) + " |")
     return lines if len(lines) > 2 else []
 
@@ -364,7 +366,8 @@ def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title:
 
 # ------------------------------------------------------------------ document
 def provenance(runs: list[dict]) -> dict:
-    """Relaxer specs, commits (overall and per method), budgets and seeds of the run files."""
+    """Relaxer specs, commits (overall and per method), seeds, and budgets and seeds per
+    system of the run files."""
     specs = {repr(d["relaxer"]): (d["relaxer_name"], d["relaxer"]) for d in runs}
     commits = sorted({(d["commit"]["commit"][:12], d["commit"]["dirty"]) for d in runs})
     by_method: dict[str, set] = defaultdict(set)
@@ -372,11 +375,19 @@ def provenance(runs: list[dict]) -> dict:
         by_method[d["method"]].add((d["commit"]["commit"][:12], d["commit"]["dirty"]))
     return {"specs": list(specs.values()), "commits": commits,
             "method_commits": {m: sorted(c) for m, c in by_method.items()},
-            "budgets": sorted({d["budget"] for d in runs}),
             "seeds": sorted({d["seed"] for d in runs}),
             "system_budgets": {d["system"]: d["budget"] for d in runs},
             "system_seeds": {s: tuple(sorted({d["seed"] for d in runs if d["system"] == s}))
                              for s in {d["system"] for d in runs}}}
+
+
+def _budget_groups(prov: dict, systems: list[str]) -> dict[tuple, list[str]]:
+    """(budget, seeds) -> the systems run with them, in the order of ``systems``."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for s in systems:
+        groups[(prov["system_budgets"].get(s, 30),
+                prov["system_seeds"].get(s, tuple(prov["seeds"])))].append(s)
+    return groups
 
 
 def _budget_line(prov: dict, systems: list[str]) -> str:
@@ -384,9 +395,7 @@ def _budget_line(prov: dict, systems: list[str]) -> str:
     def seeds(t) -> str:
         return ", ".join(map(str, t))
 
-    groups: dict[tuple, list[str]] = defaultdict(list)
-    for s in systems:
-        groups[(prov["system_budgets"].get(s), prov["system_seeds"].get(s, ()))].append(s)
+    groups = _budget_groups(prov, systems)
     if len(groups) == 1:
         (budget, sd), = groups
         return f"- Budget: {budget} relaxations per run; seeds {seeds(sd)}."
@@ -427,14 +436,10 @@ def cost_table(stats: dict, systems: list[str], methods: list[str], jobs: int = 
 
 def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
     name = prov["specs"][0][0] if prov["specs"] else "cheap"
-    groups: dict[tuple, list[str]] = defaultdict(list)  # (budget, seeds) -> its systems
-    for s in systems:
-        groups[(prov["system_budgets"].get(s, 30),
-                prov["system_seeds"].get(s, tuple(prov["seeds"])))].append(s)
     runs = [(f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
              f"{' '.join(methods)} --seeds {' '.join(map(str, seeds))} --budget {budget} "
              f"--relaxer {name} --outroot {_shown(outroot)} --jobs 2")
-            for (budget, seeds), group in groups.items()]
+            for (budget, seeds), group in _budget_groups(prov, systems).items()]
     rep = (f"python benchmarks/search/report.py --outroot {_shown(outroot)} --out "
            f"{_shown(args.out)} --plot {_shown(args.plot)} --tolerance {args.tolerance}"
            + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
@@ -496,7 +501,7 @@ def document(runs, stats, systems, methods, args) -> str:
                      "breeding."), ""] + shared
     out += ["", "## Verdict", ""] + verdict
     tols = [round(k * args.tolerance, 6) for k in SENSITIVITY]
-    stats_at = {t: _stats(runs, t) for t in tols}
+    stats_at = {t: stats if t == args.tolerance else _stats(runs, t) for t in tols}
     out += ["", "## Relaxations to first hit at looser hit tolerances", "",
             ("The loose relaxer (fmax 0.1 eV/Å) leaves a structure in the reference's basin "
              "a few meV/atom above it when it relaxes from far away (the reference itself "

@@ -122,11 +122,16 @@ def _line(doc: dict) -> str:
             f"{s['n_intact']}/{s['n_relaxations']} intact, {doc['run_wall_s']:.0f} s")
 
 
+def _budget(args, system: str) -> int:
+    """Relaxations per run of a system: --budget, else the system's own."""
+    return args.budget or get_system(system).budget
+
+
 def _jobs(args, spec: dict) -> list[dict]:
     out = []
     for seed in args.seeds:  # seed-major: a stopped campaign has every method for its seeds
         for system in args.systems:
-            budget = args.budget or get_system(system).budget
+            budget = _budget(args, system)
             for method in args.methods:
                 out.append({"system": system, "method": method, "seed": seed,
                             "budget": budget, "spec": spec,
@@ -218,7 +223,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     spec = relaxer_spec(args.relaxer)
     t0 = time.perf_counter()
-    budgets = ", ".join(f"{s} {args.budget or get_system(s).budget}" for s in args.systems)
+    budgets = ", ".join(f"{s} {_budget(args, s)}" for s in args.systems)
     print(f"relaxer {args.relaxer}: {spec}; budget {budgets}; outroot {args.outroot}",
           flush=True)
     refs = [{"system": s, "spec": spec, "outroot": str(args.outroot)} for s in args.systems]

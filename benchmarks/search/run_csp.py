@@ -27,7 +27,7 @@ from common import (
 )
 from systems import GA_SETTINGS, System
 
-__all__ = ["METHODS", "config_text", "read_records", "run_csp"]
+__all__ = ["METHODS", "config_text", "read_records", "relaxation_rows", "run_csp"]
 
 METHODS = ("csp-ga", "csp-random")
 SPACEGROUPS = (2, 230)
@@ -80,17 +80,22 @@ def _status(row) -> str:
     return reason.split(":", 1)[0].strip() or "failed"
 
 
-def read_records(db_path: Path, reference: dict) -> list[dict]:
-    """One record per relaxation of a csp run, in eval_index order."""
+def relaxation_rows(db_path: Path) -> list:
+    """The rows of a csp.db that went through the relaxer, in eval_index order."""
     import ase.db
-
-    from csp.evaluate import spacegroup_of
 
     with ase.db.connect(str(db_path)) as db:
         rows = [r for r in db.select() if r.get("eval_index", -1) >= 0]
     rows.sort(key=lambda r: r.eval_index)
+    return rows
+
+
+def read_records(db_path: Path, reference: dict) -> list[dict]:
+    """One record per relaxation of a csp run, in eval_index order."""
+    from csp.evaluate import spacegroup_of
+
     out = []
-    for r in rows:
+    for r in relaxation_rows(db_path):
         status = _status(r)
         h = float(r.get("enthalpy_per_atom", math.nan))
         rec = {"index": int(r.eval_index) + 1, "status": status,

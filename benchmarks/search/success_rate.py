@@ -50,10 +50,9 @@ def reference_genome(spec: str):
 
 def first_hit(db_path: Path, target: float, tol: float) -> tuple[int | None, float, int, float]:
     """(relaxations to the first hit or None, best H/atom, relaxations, wall time s)."""
-    import ase.db
+    from run_csp import relaxation_rows
 
-    rows = [r for r in ase.db.connect(str(db_path)).select() if r.get("eval_index", -1) >= 0]
-    rows.sort(key=lambda r: r.eval_index)
+    rows = relaxation_rows(db_path)
     ok = [r for r in rows if r.status == "relaxed" and r.get("units_intact", False)]
     hit = next((r.eval_index + 1 for r in ok if r.enthalpy_per_atom <= target + tol), None)
     best = min((r.enthalpy_per_atom for r in ok), default=float("nan"))
