@@ -67,6 +67,22 @@ def test_first_hit_counts_every_relaxation_and_rejects_broken_units():
     assert report.first_hit(doc, 0.002) is None
 
 
+def test_a_variable_composition_hit_must_be_the_target_compound():
+    from systems import get_system
+
+    vc = get_system("cab6vc")
+    assert vc.variable and not get_system("cab6").variable
+    assert vc.on_target({"B6": 1}, {"Ca": 1}) and vc.on_target({"B6": 2}, {"Ca": 2})
+    assert not vc.on_target({"B6": 2}, {"Ca": 1}) and not vc.on_target({}, {"Ca": 7})
+    doc = _doc("cab6vc", "csp-ga", 1, hits_at=3, budget=40)
+    # a B6-richer cell lies lower in enthalpy per atom than CaB6 but is not the target
+    doc["relaxations"][1].update(enthalpy_per_atom=-1.5, on_target=False)
+    doc["relaxations"][2]["on_target"] = True
+    assert report.first_hit(doc, 0.002) == 3
+    doc["relaxations"][2]["on_target"] = False
+    assert report.first_hit(doc, 0.002) is None
+
+
 def test_verdict_and_cost_from_run_documents(tmp_path):
     # GA hits at 2, 4, 6 relaxations; random at 9, 12, never; ase-ga at 1, 2, 3
     plan = {"csp-ga": (2, 4, 6), "csp-random": (9, 12, None), "ase-ga": (1, 2, 3)}

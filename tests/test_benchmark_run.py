@@ -8,6 +8,7 @@ writing records beside the next call), and the next call must finish the runs.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -53,6 +54,54 @@ def test_kill_stops_workers_and_their_runs_and_the_next_call_resumes(tmp_path):
         doc = json.loads((tmp_path / "runs" / "cab6" / "csp-random" / f"seed{seed}.json")
                          .read_text())
         assert doc["complete"] and doc["summary"]["n_relaxations"] >= 1
+
+
+def test_a_killed_run_keeps_its_wall_time_and_the_resumed_run_adds_to_it(tmp_path):
+    """SIGKILL (an out-of-time batch job) leaves no chance to clean up: the wall time a
+    run had spent must already be on disk, and the resumed run's record must include it."""
+    psutil = pytest.importorskip("psutil")
+    env = {**os.environ, "CSP_BENCH_ELAPSED_EVERY": "0.5"}
+    cmd = _command(tmp_path)
+    cmd[cmd.index("--seeds") + 1: cmd.index("--budget")] = ["1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    elapsed = tmp_path / "work" / "cab6" / "csp-random" / "seed1" / "elapsed.json"
+    for _ in range(600):
+        if elapsed.exists() and json.loads(elapsed.read_text())["seconds"] > 2.0:
+            break
+        time.sleep(0.1)
+    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in tree:
+        p.kill()
+    psutil.wait_procs(tree, timeout=30)
+    before = json.loads(elapsed.read_text())["seconds"]
+    assert before > 2.0
+    assert not (tmp_path / "runs" / "cab6" / "csp-random" / "seed1.json").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                           env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    doc = json.loads((tmp_path / "runs" / "cab6" / "csp-random" / "seed1.json").read_text())
+    assert doc["complete"]
+    assert doc["run_wall_s"] > before
+
+
+def test_variable_composition_system_runs_csp_only_and_marks_the_target(tmp_path):
+    """cab6vc: csp chooses the composition; ase-ga is skipped (one composition at a
+    time), every record says whether its cell is CaB6, and a hit is one."""
+    cmd = [sys.executable, str(RUN), "--systems", "cab6vc", "--methods", "csp-random",
+           "ase-ga", "--seeds", "3", "--budget", "15", "--relaxer", "fake",
+           "--outroot", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "not run with ase-ga" in out.stdout
+    assert not (tmp_path / "runs" / "cab6vc" / "ase-ga").exists()
+    doc = json.loads((tmp_path / "runs" / "cab6vc" / "csp-random" / "seed3.json").read_text())
+    recs = doc["relaxations"]
+    assert len(recs) == 15 and doc["complete"]  # no stop at an enthalpy: runs its budget
+    assert {r["on_target"] for r in recs} == {True, False}
+    assert {r["n_atoms"] for r in recs if r["on_target"]} <= {7, 14}
+    assert all(7 <= r["n_atoms"] <= 14 for r in recs)
+    config = (tmp_path / "work" / "cab6vc" / "csp-random" / "seed3" / "config.toml").read_text()
+    assert "[composition]" in config and "stop_at_enthalpy" not in config
 
 
 def _cmdline(p) -> list[str]:

@@ -15,6 +15,8 @@ One relaxation record (a dict, one per relaxation, in the order the method did t
 * ``matches_reference``: pymatgen StructureMatcher against the relaxed reference (only
   tested for relaxed, intact structures within ``MATCH_WINDOW`` of the reference
   enthalpy; None = not tested);
+* ``on_target`` (variable-composition systems only): the cell is the target compound;
+  a hit must be;
 * ``wall_time`` (s of the relaxation), ``origin`` (what made the candidate),
   ``spacegroup`` of the relaxed structure.
 
@@ -294,10 +296,12 @@ def stop_now(records: list[dict], reference: dict) -> bool:
     return STOP_AT_HIT and bool(records) and is_hit(records[-1], reference["enthalpy_per_atom"])
 
 def is_hit(rec: dict, reference_h: float, tol: float = HIT_TOLERANCE) -> bool:
-    """THE hit criterion, the same for every method: relaxed, units intact, and an
-    enthalpy per atom at most ``tol`` above the reference's (or below it)."""
+    """THE hit criterion, the same for every method: relaxed, units intact, the target
+    compound (variable composition), and an enthalpy per atom at most ``tol`` above the
+    reference's (or below it)."""
     h = rec.get("enthalpy_per_atom", math.nan)
     return (rec.get("status") == "relaxed" and bool(rec.get("units_intact"))
+            and rec.get("on_target", True)
             and h is not None and math.isfinite(h) and h <= reference_h + tol)
 
 
@@ -307,9 +311,10 @@ def first_index(records: list[dict], pred) -> int | None:
 
 
 def summarise(records: list[dict], reference_h: float, tol: float = HIT_TOLERANCE) -> dict:
-    """First hit, first StructureMatcher match, best intact enthalpy, timings."""
+    """First hit, first StructureMatcher match, best intact enthalpy (of the target
+    compound in variable composition), timings."""
     ok = [r["enthalpy_per_atom"] for r in records
-          if r["status"] == "relaxed" and r["units_intact"]
+          if r["status"] == "relaxed" and r["units_intact"] and r.get("on_target", True)
           and math.isfinite(r["enthalpy_per_atom"])]
     best = min(ok, default=math.nan)
     return {"n_relaxations": len(records),

@@ -127,12 +127,20 @@ def _budget(args, system: str) -> int:
     return args.budget or get_system(system).budget
 
 
+def supports(system, method: str) -> bool:
+    """Whether a method can search a system: ase-ga and PyXtal search one composition
+    at a time, so variable-composition systems are csp's alone."""
+    return method.startswith("csp-") or not system.variable
+
+
 def _jobs(args, spec: dict) -> list[dict]:
     out = []
     for seed in args.seeds:  # seed-major: a stopped campaign has every method for its seeds
         for system in args.systems:
             budget = _budget(args, system)
             for method in args.methods:
+                if not supports(get_system(system), method):
+                    continue
                 out.append({"system": system, "method": method, "seed": seed,
                             "budget": budget, "spec": spec,
                             "relaxer_name": args.relaxer, "outroot": str(args.outroot),
@@ -234,6 +242,11 @@ def main(argv=None) -> int:
     if failed:
         return 1
     jobs = _jobs(args, spec)
+    for s in args.systems:
+        skipped = [m for m in args.methods if not supports(get_system(s), m)]
+        if skipped:
+            print(f"{s}: variable composition, not run with {', '.join(skipped)} (one "
+                  "composition at a time)", flush=True)
     for k, line in enumerate(_map(run_one, jobs, args.jobs), 1):
         print(f"[{k}/{len(jobs)} {time.perf_counter() - t0:7.0f} s] {line}", flush=True)
         failed += "FAILED" in line or "ERROR" in line

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -40,16 +41,19 @@ def config_text(system: System, method: str, seed: int, budget: int, spec: dict,
         raise ValueError(f"not a csp method: {method}")
     fu = system.formula_units
     fu_text = f"[{fu[0]}, {fu[-1]}]" if len(fu) > 1 else f"[{fu[0]}]"
+    if system.variable:
+        comp_text = (f"\n[composition]\nblocks = {json.dumps(list(system.blocks))}\n"
+                     f"min_atoms = {system.atoms[0]}\nmax_atoms = {system.atoms[1]}\n")
+    else:
+        comp_text = f'composition = "{system.composition}"\nformula_units = {fu_text}\n'
     random_fraction = 1.0 if method == "csp-random" else 0.1
     relaxer = "\n".join(f"{k} = {json.dumps(v)}" for k, v in spec.items())
     return f"""# written by benchmarks/search/run_csp.py: {system.title}, {method}
 name = "{system.name} {method}"
 seed = {seed}
 outdir = "{outdir}"
-composition = "{system.composition}"
-formula_units = {fu_text}
 pressure = {system.pressure}
-
+{comp_text}
 [relaxer]
 {relaxer}
 
@@ -90,9 +94,11 @@ def relaxation_rows(db_path: Path) -> list:
     return rows
 
 
-def read_records(db_path: Path, reference: dict) -> list[dict]:
-    """One record per relaxation of a csp run, in eval_index order."""
+def read_records(db_path: Path, reference: dict, system: System | None = None) -> list[dict]:
+    """One record per relaxation of a csp run, in eval_index order; in variable
+    composition (``system.variable``) each says whether it is the target compound."""
     from csp.evaluate import spacegroup_of
+    from csp.genome import Genome
 
     out = []
     for r in relaxation_rows(db_path):
@@ -107,13 +113,22 @@ def read_records(db_path: Path, reference: dict) -> list[dict]:
                "origin": str(r.get("origin", "")) + (f":{r.operator}" if r.get("operator", "none")
                                                      not in ("none", "") else ""),
                "spacegroup": str(r.get("spacegroup", "")), "csp_status": str(r.status)}
+        if system is not None and system.variable:
+            g = Genome.from_dict(r.data["initial_genome"])  # relaxation keeps the units
+            rec["on_target"] = system.on_target(g.unit_counts(), g.atom_counts())
         if (status == "relaxed" and rec["units_intact"] and math.isfinite(h)
+                and rec.get("on_target", True)
                 and h <= reference["enthalpy_per_atom"] + MATCH_WINDOW):
             atoms = r.toatoms()  # the relaxed genome (units re-fitted), relaxed cell
             rec["matches_reference"] = matches_reference(atoms, reference)
             rec["spacegroup"] = rec["spacegroup"] or spacegroup_of(atoms)[0]
         out.append(rec)
     return out
+
+
+#: seconds between updates of a running search's ``elapsed.json`` (the environment's
+#: CSP_BENCH_ELAPSED_EVERY overrides it: tests)
+ELAPSED_EVERY = float(os.environ.get("CSP_BENCH_ELAPSED_EVERY", "20"))
 
 
 def run_csp(system: System, method: str, seed: int, budget: int, spec: dict, workdir: Path,
@@ -126,7 +141,9 @@ def run_csp(system: System, method: str, seed: int, budget: int, spec: dict, wor
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.toml"
     text = config_text(system, method, seed, budget, spec, workdir / "csp")
-    if common.STOP_AT_HIT:  # csp stops itself at the first hit (same criterion)
+    # csp stops itself at the first hit (same criterion); not in variable composition,
+    # where the enthalpy per atom alone does not say the composition is the target's
+    if common.STOP_AT_HIT and not system.variable:
         text += f"stop_at_enthalpy = {reference['enthalpy_per_atom'] + common.HIT_TOLERANCE!r}\n"
     cfg.write_text(text)
     cmd = [sys.executable, "-m", "csp", "run", str(cfg), "--seed", str(seed),
@@ -135,20 +152,30 @@ def run_csp(system: System, method: str, seed: int, budget: int, spec: dict, wor
         cmd.append("-q")
     if (workdir / "csp" / "csp.db").exists():
         cmd.append("--resume")
-    elapsed = (read_json(workdir / "elapsed.json") or {}).get("seconds", 0.0)
+    before = (read_json(workdir / "elapsed.json") or {}).get("seconds", 0.0)
     t0 = time.perf_counter()
+
+    def save_elapsed() -> float:
+        elapsed = before + time.perf_counter() - t0
+        write_json(workdir / "elapsed.json", {"seconds": elapsed})
+        return elapsed
+
     with open(workdir / "csp.log", "a") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            code = proc.wait()
+            while True:  # the wall time on disk every ELAPSED_EVERY s: a SIGKILL loses no more
+                try:
+                    code = proc.wait(timeout=ELAPSED_EVERY)
+                    break
+                except subprocess.TimeoutExpired:
+                    save_elapsed()
         finally:  # interrupted: stop csp cleanly (it marks in-flight work pending)
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=60)
-            elapsed += time.perf_counter() - t0
-            write_json(workdir / "elapsed.json", {"seconds": elapsed})
+            elapsed = save_elapsed()
     if code != 0:
         tail = (workdir / "csp.log").read_text().strip().splitlines()[-3:]
         raise RuntimeError(f"csp run exited with {code}: {' | '.join(tail)}")
-    records = read_records(workdir / "csp" / "csp.db", reference)
+    records = read_records(workdir / "csp" / "csp.db", reference, system)
     return records, elapsed, settings(method)

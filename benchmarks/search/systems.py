@@ -56,6 +56,12 @@ class System:
         primitive: reduce the reference to its primitive cell (spglib).
         budget: default relaxations per run.
         notes: what is known about the reference under the benchmark relaxer.
+        blocks: variable composition: the search's building blocks (unit names
+            ``"(B6)"`` or element symbols); a cell holds any combination of them with
+            ``atoms[0] <= atoms <= atoms[1]``. ``composition`` and ``formula_units`` are
+            then the target compound: "found" is a relaxation of that composition at
+            the reference enthalpy per atom. Empty: fixed composition.
+        atoms: the atom range of a variable-composition cell.
     """
 
     name: str
@@ -68,11 +74,29 @@ class System:
     budget: int = DEFAULT_BUDGET
     notes: str = ""
     tags: tuple[str, ...] = field(default=())
+    blocks: tuple[str, ...] = ()
+    atoms: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         fu = self.formula_units
         if not fu or list(fu) != list(range(fu[0], fu[-1] + 1)) or fu[0] < 1:
             raise ValueError(f"{self.name}: formula_units must be a contiguous range, got {fu}")
+        if self.blocks and not 1 <= self.atoms[0] <= self.atoms[1]:
+            raise ValueError(f"{self.name}: atoms must be (lo, hi) with 1 <= lo <= hi for a "
+                             f"variable composition, got {self.atoms}")
+
+    @property
+    def variable(self) -> bool:
+        """Variable composition (the search chooses the composition)."""
+        return bool(self.blocks)
+
+    def on_target(self, units: dict, atoms: dict) -> bool:
+        """A cell of these unit and atom counts is the target compound (some allowed
+        number of formula units)."""
+        units = {k: v for k, v in units.items() if v}
+        atoms = {k: v for k, v in atoms.items() if v}
+        return any(c.units == units and c.atoms == atoms
+                   for c in (self.composition_obj(n) for n in self.formula_units))
 
     @property
     def max_formula_units(self) -> int:
@@ -94,7 +118,9 @@ class System:
         return {"name": self.name, "title": self.title, "composition": self.composition,
                 "formula_units": list(self.formula_units), "pressure": self.pressure,
                 "reference": self.reference, "primitive": self.primitive,
-                "budget": self.budget, "notes": self.notes}
+                "budget": self.budget, "notes": self.notes,
+                **({"blocks": list(self.blocks), "atoms": list(self.atoms)}
+                   if self.variable else {})}
 
 
 SYSTEMS: dict[str, System] = {s.name: s for s in (
@@ -113,6 +139,11 @@ SYSTEMS: dict[str, System] = {s.name: s for s in (
            notes="low-temperature NaBH4 (P4_2/nmc / P-42_1c, Z = 2): the BH4 orientational "
                  "ordering of the cubic rock-salt arrangement with a tetragonal strain; 11.3 "
                  "meV/atom (cheap relaxer) below the ordered F-43m cubic model under 7net-mf-0"),
+    System("cab6vc", "Ca-B6 at 0 GPa, variable composition (Ca and B6 blocks, 7-14 atoms)",
+           "Ca1 (B6)1", (1, 2), 0.0, "cab6", budget=40, blocks=("Ca", "(B6)"), atoms=(7, 14),
+           notes="the search also chooses the composition (19 cell compositions, two of "
+                 "them CaB6); found = a CaB6 cell (1 or 2 f.u.) at the reference enthalpy. "
+                 "csp methods only: ase-ga and PyXtal search one composition at a time"),
     # optional systems (not in the default campaign)
     System("bab12", "BaB12 at 50 GPa (1-2 f.u., 13/26 atoms)", "Ba1 (B12)1", (1, 2), 50.0,
            "sc-xb12:Ba", notes="simple-cubic superatomic BaB12 (Pm-3); 207 meV/atom below "
