@@ -173,7 +173,7 @@ def ratio_section(stats: dict, systems: list[str],
              "|---|" + "---|" * len(others)]
     per = {o: {s: (v, t) for s, v, t in ratio_rows(stats, systems, o)} for o in others}
     for s in systems:
-        table.append(f"| {s} | " + " | ".join(per[o].get(s, (math.nan, "n/a"))[1]
+        table.append(f"| {s} | " + " | ".join(per[o].get(s, (math.nan, "not run"))[1]
                                              for o in others) + " |")
     overall = {}
     for o in others:
@@ -448,6 +448,19 @@ def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
     return [*runs, rep]
 
 
+def _variable_line(systems: list[str]) -> str:
+    """What the protocol says of variable-composition systems (empty without any)."""
+    vc = [SYSTEMS[s] for s in systems if s in SYSTEMS and SYSTEMS[s].variable]
+    if not vc:
+        return ""
+    return " " + " ".join(
+        f"{s.name} is a variable-composition search (blocks {', '.join(s.blocks)}, "
+        f"{s.atoms[0]}-{s.atoms[1]} atoms per cell): a hit must also be the target "
+        f"compound, {s.composition} in {' or '.join(map(str, s.formula_units))} formula "
+        f"unit(s), and its best ΔH is that compound's; csp methods only (ase-ga and PyXtal "
+        "search one composition at a time), run to the budget." for s in vc)
+
+
 def document(runs, stats, systems, methods, args) -> str:
     prov = provenance(runs)
     relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
@@ -483,7 +496,8 @@ def document(runs, stats, systems, methods, args) -> str:
              "state relaxed once with the same relaxer). \"StructureMatcher found\": seeds "
              "where some intact structure within 50 meV/atom matched the relaxed reference "
              "(pymatgen defaults). Relaxations to first hit count every relaxation (failed "
-             "ones included); a seed without a hit counts as \"> budget\"."),
+             "ones included); a seed without a hit counts as \"> budget\"."
+             + _variable_line(systems)),
             "- Methods: " + "; ".join(f"`{m}`: {DESCRIPTIONS.get(m, m)}" for m in methods) + ".",
             "", "## Results", ""]
     out += stats_table(stats, systems, methods)
