@@ -172,6 +172,10 @@ class SearchSettings:
         stop_at_enthalpy: stop once a relaxed structure with intact units reaches this
             enthalpy per atom (eV/atom) at any pressure (benchmarks: time to a known
             ground state); None: never.
+        max_per_composition: variable composition: at most this many members of the
+            population share one reduced composition (0: no cap). Hull distance cannot
+            tell polymorphs of an end member apart (all lie within meV of 0), so without
+            a cap the population fills with them and breeds their duplicates.
     """
 
     population_size: int = 20
@@ -186,6 +190,7 @@ class SearchSettings:
     max_unit_rmsd: float = 0.5
     adaptive_operators: bool = True
     stop_at_enthalpy: float | None = None
+    max_per_composition: int = 2
 
     @property
     def n_initial(self) -> int:
@@ -456,7 +461,8 @@ def _parse_search(d: dict) -> SearchSettings:
         broken_units=_str(t, "broken_units", s, "reject", ("reject", "keep")),
         max_unit_rmsd=_float(t, "max_unit_rmsd", s, 0.5, 0.0, strict=True),
         adaptive_operators=_bool(t, "adaptive_operators", s, True),
-        stop_at_enthalpy=_optional_real(t, "stop_at_enthalpy", s))
+        stop_at_enthalpy=_optional_real(t, "stop_at_enthalpy", s),
+        max_per_composition=_int(t, "max_per_composition", s, 2, lo=0))
 
 
 def _optional_real(t: dict, key: str, section: str) -> float | None:

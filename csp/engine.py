@@ -97,6 +97,14 @@ def composition_key(genome: Genome) -> str:
     return " ".join(parts)
 
 
+def reduced_composition(genome: Genome) -> tuple[tuple[str, int], ...]:
+    """The element counts of a genome divided by their greatest common divisor, sorted:
+    the composition the convex hull sees (Ca8 and Ca9 are both ``(("Ca", 1),)``)."""
+    counts = {k: v for k, v in genome.element_counts().items() if v}
+    g = math.gcd(*counts.values()) if counts else 1
+    return tuple(sorted((k, v // g) for k, v in counts.items()))
+
+
 def _reduced_fractions(genome: Genome, elements: tuple[str, ...]) -> np.ndarray:
     counts = genome.element_counts()
     v = np.array([counts.get(e, 0) for e in elements], float)
@@ -640,8 +648,18 @@ class Search:
         pop = self._population[pressure]
         if pop is None:
             inds = [p for p in self.individuals[pressure] if p.breed]
-            pop = heapq.nsmallest(self.config.search.population_size, inds,
-                                  key=lambda p: (p.fitness, p.candidate_id))
+            size, cap = self.config.search.population_size, self.config.search.max_per_composition
+            if self.config.composition.variable and cap:
+                pop, taken = [], {}
+                for ind in sorted(inds, key=lambda p: (p.fitness, p.candidate_id)):
+                    key = reduced_composition(ind.genome)
+                    if taken.get(key, 0) < cap:
+                        taken[key] = taken.get(key, 0) + 1
+                        pop.append(ind)
+                        if len(pop) == size:
+                            break
+            else:
+                pop = heapq.nsmallest(size, inds, key=lambda p: (p.fitness, p.candidate_id))
             self._population[pressure] = pop
             self._pop_index[pressure] = None
         return pop

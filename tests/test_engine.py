@@ -550,3 +550,39 @@ def test_distortion_keeps_the_searchs_own_limits():
     # the fake relaxer does not move atoms: the relaxed crystal is the start it was given
     assert evaluate(task, "fake", limits=limits).sg_number == 2  # P-1, distorted
     assert evaluate(task, "fake").sg_number == 202  # Fm-3: the saddle the issue is about
+
+
+@pytest.mark.parametrize("cap", [0, 2])
+def test_variable_composition_population_caps_members_per_composition(cap):
+    """Hull distance cannot tell polymorphs of an end member apart (all within meV of
+    0): uncapped, the population fills with them. ``max_per_composition`` keeps at most
+    that many per reduced composition (Ca8 and Ca9 are one), the rest by fitness."""
+    from collections import Counter
+
+    from csp.engine import reduced_composition
+
+    cfg = make_config(composition={"blocks": ["Sr", "(B12)"], "min_atoms": 1, "max_atoms": 16},
+                      search={"max_evaluations": 30, "population_size": 6,
+                              "max_per_composition": cap})
+    cfg.pop("formula_units")
+    search, _ = run_serial(cfg)
+    pop = search.population(50.0)
+    per = Counter(reduced_composition(p.genome) for p in pop)
+    ranked = sorted((p for p in search.individuals[50.0] if p.breed),
+                    key=lambda p: (p.fitness, p.candidate_id))
+    if cap == 0:  # the plain fittest six, and here they crowd one composition
+        assert [p.candidate_id for p in pop] == [p.candidate_id for p in ranked[:6]]
+        assert max(per.values()) > 2
+    else:
+        assert max(per.values()) <= cap and len(pop) == min(6, sum(
+            min(cap, n) for n in Counter(reduced_composition(p.genome) for p in ranked).values()))
+        # each composition is represented by its fittest members, and nobody fitter
+        # than the last member is left out unless its composition is full
+        for key, n in per.items():
+            best = [p.candidate_id for p in ranked if reduced_composition(p.genome) == key][:n]
+            assert sorted(p.candidate_id for p in pop if reduced_composition(p.genome) == key) \
+                == sorted(best)
+        worst = max((p.fitness, p.candidate_id) for p in pop)
+        for p in ranked:
+            if (p.fitness, p.candidate_id) < worst and p not in pop:
+                assert per[reduced_composition(p.genome)] == cap
