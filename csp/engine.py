@@ -97,14 +97,6 @@ def composition_key(genome: Genome) -> str:
     return " ".join(parts)
 
 
-def reduced_composition(genome: Genome) -> tuple[tuple[str, int], ...]:
-    """The element counts of a genome divided by their greatest common divisor, sorted:
-    the composition the convex hull sees (Ca8 and Ca9 are both ``(("Ca", 1),)``)."""
-    counts = {k: v for k, v in genome.element_counts().items() if v}
-    g = math.gcd(*counts.values()) if counts else 1
-    return tuple(sorted((k, v // g) for k, v in counts.items()))
-
-
 def _reduced_fractions(genome: Genome, elements: tuple[str, ...]) -> np.ndarray:
     counts = genome.element_counts()
     v = np.array([counts.get(e, 0) for e in elements], float)
@@ -652,7 +644,7 @@ class Search:
             if self.config.composition.variable and cap:
                 pop, taken = [], {}
                 for ind in sorted(inds, key=lambda p: (p.fitness, p.candidate_id)):
-                    key = reduced_composition(ind.genome)
+                    key = ind.genome.reduced_formula  # Ca8 and Ca9 are both "Ca"
                     if taken.get(key, 0) < cap:
                         taken[key] = taken.get(key, 0) + 1
                         pop.append(ind)

@@ -15,6 +15,7 @@ interoperability only: unit ``i`` -> tag ``i + 1``, free atoms -> 0).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -394,6 +395,12 @@ class Genome:
 
         return Formula.from_list([chemical_symbols[z] for z in self.numbers()]).format("metal")
 
+    @property
+    def reduced_formula(self) -> str:
+        """The chemical formula divided by its largest common factor, e.g. ``"CaB6"`` for
+        Ca2B12 and ``"Ca"`` for Ca8: the composition a convex hull sees."""
+        return _reduce_formula(self.formula)
+
     def charge(self, oxidation: dict[str, int] | None = None) -> int | None:
         """Total formal charge: unit charges + free-atom oxidation states.
 
@@ -623,3 +630,10 @@ def _mic_distances(point: np.ndarray, others: np.ndarray, cell: np.ndarray) -> n
     shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
     cart = (df[:, None, :] + shifts[None]) @ cell
     return np.linalg.norm(cart, axis=-1).min(axis=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reduce_formula(formula: str) -> str:
+    from ase.formula import Formula
+
+    return Formula(formula).reduce()[0].format("metal")

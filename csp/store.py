@@ -18,7 +18,6 @@ the database metadata.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -68,17 +67,6 @@ def parse_parents(text: str) -> tuple[int, ...]:
     if text in ("", "none"):
         return ()
     return tuple(int(p) for p in str(text).split(",") if p.strip())
-
-
-def _reduced_formula(genome: Genome) -> str:
-    return _reduce(genome.formula)
-
-
-@functools.lru_cache(maxsize=4096)
-def _reduce(formula: str) -> str:
-    from ase.formula import Formula
-
-    return Formula(formula).reduce()[0].format("metal")
 
 
 class Store:
@@ -262,7 +250,7 @@ class Store:
                 "parents": _parents_str(task.parents),
                 "pressure_gpa": float(task.pressure), "sg_target": int(task.spacegroup_target),
                 "symmetry_breaking": float(task.symmetry_breaking), "run_seed": int(task.run_seed),
-                "composition": _reduced_formula(task.genome), "run_id": self.run_id}
+                "composition": task.genome.reduced_formula, "run_id": self.run_id}
 
     # --------------------------------------------------------------- reading
     def candidates(self) -> Iterator[StoredCandidate]:

@@ -559,15 +559,13 @@ def test_variable_composition_population_caps_members_per_composition(cap):
     that many per reduced composition (Ca8 and Ca9 are one), the rest by fitness."""
     from collections import Counter
 
-    from csp.engine import reduced_composition
-
     cfg = make_config(composition={"blocks": ["Sr", "(B12)"], "min_atoms": 1, "max_atoms": 16},
                       search={"max_evaluations": 30, "population_size": 6,
                               "max_per_composition": cap})
     cfg.pop("formula_units")
     search, _ = run_serial(cfg)
     pop = search.population(50.0)
-    per = Counter(reduced_composition(p.genome) for p in pop)
+    per = Counter(p.genome.reduced_formula for p in pop)
     ranked = sorted((p for p in search.individuals[50.0] if p.breed),
                     key=lambda p: (p.fitness, p.candidate_id))
     if cap == 0:  # the plain fittest six, and here they crowd one composition
@@ -575,14 +573,14 @@ def test_variable_composition_population_caps_members_per_composition(cap):
         assert max(per.values()) > 2
     else:
         assert max(per.values()) <= cap and len(pop) == min(6, sum(
-            min(cap, n) for n in Counter(reduced_composition(p.genome) for p in ranked).values()))
+            min(cap, n) for n in Counter(p.genome.reduced_formula for p in ranked).values()))
         # each composition is represented by its fittest members, and nobody fitter
         # than the last member is left out unless its composition is full
         for key, n in per.items():
-            best = [p.candidate_id for p in ranked if reduced_composition(p.genome) == key][:n]
-            assert sorted(p.candidate_id for p in pop if reduced_composition(p.genome) == key) \
+            best = [p.candidate_id for p in ranked if p.genome.reduced_formula == key][:n]
+            assert sorted(p.candidate_id for p in pop if p.genome.reduced_formula == key) \
                 == sorted(best)
         worst = max((p.fitness, p.candidate_id) for p in pop)
         for p in ranked:
             if (p.fitness, p.candidate_id) < worst and p not in pop:
-                assert per[reduced_composition(p.genome)] == cap
+                assert per[p.genome.reduced_formula] == cap
