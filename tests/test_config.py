@@ -137,7 +137,7 @@ def test_readme_example_is_the_srb12_search():
 
 # ------------------------------------------------------- malformed-config property
 POS_INT = ("population_size", "max_evaluations", "tournament_size")
-NONNEG_INT = ("initial_population", "stop_after_no_improvement")
+NONNEG_INT = ("initial_population", "stop_after_no_improvement", "max_per_composition")
 SEARCH_FLOAT01 = ("random_fraction",)
 not_int = st.one_of(st.text(max_size=5), st.floats(allow_nan=True), st.booleans(),
                     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2),
