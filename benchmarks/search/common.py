@@ -44,6 +44,7 @@ __all__ = [
     "MAX_UNIT_RMSD",
     "STOP_AT_HIT",
     "git_commit",
+    "intact_target",
     "is_hit",
     "load_reference",
     "relax_and_record",
@@ -278,9 +279,7 @@ def matches_reference(atoms, reference: dict) -> bool:
 
 def match_if_close(rec: dict, atoms, reference: dict) -> bool | None:
     """StructureMatcher verdict for an intact structure near the reference, else None."""
-    h = rec["enthalpy_per_atom"]
-    if (rec["status"] != "relaxed" or not rec["units_intact"] or not math.isfinite(h)
-            or h > reference["enthalpy_per_atom"] + MATCH_WINDOW):
+    if not is_hit(rec, reference["enthalpy_per_atom"], MATCH_WINDOW):
         return None
     return matches_reference(atoms, reference)
 
@@ -295,14 +294,19 @@ def stop_now(records: list[dict], reference: dict) -> bool:
     """True when stopping at the first hit and the last relaxation is a hit."""
     return STOP_AT_HIT and bool(records) and is_hit(records[-1], reference["enthalpy_per_atom"])
 
-def is_hit(rec: dict, reference_h: float, tol: float = HIT_TOLERANCE) -> bool:
-    """THE hit criterion, the same for every method: relaxed, units intact, the target
-    compound (variable composition), and an enthalpy per atom at most ``tol`` above the
-    reference's (or below it)."""
+def intact_target(rec: dict) -> bool:
+    """Relaxed, units intact, a finite enthalpy, and the target compound (variable
+    composition): a structure that can be compared with the reference."""
     h = rec.get("enthalpy_per_atom", math.nan)
     return (rec.get("status") == "relaxed" and bool(rec.get("units_intact"))
-            and rec.get("on_target", True)
-            and h is not None and math.isfinite(h) and h <= reference_h + tol)
+            and rec.get("on_target", True) and h is not None and math.isfinite(h))
+
+
+def is_hit(rec: dict, reference_h: float, tol: float = HIT_TOLERANCE) -> bool:
+    """THE hit criterion, the same for every method: an intact target structure
+    (:func:`intact_target`) with an enthalpy per atom at most ``tol`` above the
+    reference's (or below it)."""
+    return intact_target(rec) and rec["enthalpy_per_atom"] <= reference_h + tol
 
 
 def first_index(records: list[dict], pred) -> int | None:
@@ -313,9 +317,7 @@ def first_index(records: list[dict], pred) -> int | None:
 def summarise(records: list[dict], reference_h: float, tol: float = HIT_TOLERANCE) -> dict:
     """First hit, first StructureMatcher match, best intact enthalpy (of the target
     compound in variable composition), timings."""
-    ok = [r["enthalpy_per_atom"] for r in records
-          if r["status"] == "relaxed" and r["units_intact"] and r.get("on_target", True)
-          and math.isfinite(r["enthalpy_per_atom"])]
+    ok = [r["enthalpy_per_atom"] for r in records if intact_target(r)]
     best = min(ok, default=math.nan)
     return {"n_relaxations": len(records),
             "first_hit": first_index(records, lambda r: is_hit(r, reference_h, tol)),

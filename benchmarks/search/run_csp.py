@@ -22,6 +22,7 @@ from pathlib import Path
 import common
 from common import (
     MATCH_WINDOW,
+    is_hit,
     matches_reference,
     read_json,
     write_json,
@@ -116,9 +117,7 @@ def read_records(db_path: Path, reference: dict, system: System | None = None) -
         if system is not None and system.variable:
             g = Genome.from_dict(r.data["initial_genome"])  # relaxation keeps the units
             rec["on_target"] = system.on_target(g.unit_counts(), g.atom_counts())
-        if (status == "relaxed" and rec["units_intact"] and math.isfinite(h)
-                and rec.get("on_target", True)
-                and h <= reference["enthalpy_per_atom"] + MATCH_WINDOW):
+        if is_hit(rec, reference["enthalpy_per_atom"], MATCH_WINDOW):  # as match_if_close
             atoms = r.toatoms()  # the relaxed genome (units re-fitted), relaxed cell
             rec["matches_reference"] = matches_reference(atoms, reference)
             rec["spacegroup"] = rec["spacegroup"] or spacegroup_of(atoms)[0]

@@ -182,11 +182,8 @@ def reference_genome(system: System):
     genome = build(system.reference)
     if system.primitive:
         genome = primitive_genome(genome)
-    per_fu = system.composition_obj(1)
     units, atoms = genome.unit_counts(), genome.atom_counts()
-    for n in system.formula_units:
-        c = per_fu.scaled(n)
-        if c.units == units and c.atoms == atoms:
-            return genome
+    if system.on_target(units, atoms):
+        return genome
     raise ValueError(f"{system.name}: reference {system.reference} has units {units} and atoms "
                      f"{atoms}, not {system.composition} x {list(system.formula_units)}")
