@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -325,20 +326,32 @@ def test_process_workers_build_and_the_engine_does_not():
         assert e.task.genome.element_counts() in ({"Sr": 1, "B": 12}, {"Sr": 2, "B": 24})
 
 
+@dataclass(frozen=True)
 class KillerRelaxer:
-    """Test relaxer whose worker process dies on every third candidate (like an OOM kill);
-    the others report a normal failure."""
+    """Test relaxer whose worker process dies on the first candidate it is given (like an
+    OOM kill; ``marker`` is created atomically, so exactly one candidate dies); every other
+    candidate reports a normal failure.
+
+    The death must come early: a pool is known to be broken only once its manager thread
+    has seen the dead worker, and only a submission after that starts a new pool. A death
+    among the last candidates of the budget (the earlier position-based rule killed
+    candidate 8 of 10) left nothing to submit afterwards, so no respawn was seen.
+    """
+
+    marker: str
 
     def relax(self, atoms, pressure_gpa, workdir=None):
         import os
         from types import SimpleNamespace
 
-        if int(abs(atoms.get_positions()).sum() * 1000) % 3 == 0:
-            os._exit(9)
-        return SimpleNamespace(status="not_converged", reason="test", atoms=None)
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return SimpleNamespace(status="not_converged", reason="test", atoms=None)
+        os._exit(9)
 
 
-def test_dead_worker_process_is_a_failed_candidate():
+def test_dead_worker_process_is_a_failed_candidate(tmp_path):
     from csp.engine import Search
     from csp.evaluate import evaluate
     from csp.parallel import drive, process_executor
@@ -346,14 +359,18 @@ def test_dead_worker_process_is_a_failed_candidate():
     cfg = parse_config(make_config(search={"max_evaluations": 10}))
     search = Search(cfg)
     evs = []
+    killer = KillerRelaxer(str(tmp_path / "died"))
     with process_executor(2) as ex:
-        why, _ = drive(search, ex, partial(evaluate, relaxer_spec=KillerRelaxer()), slots=2,
+        why, _ = drive(search, ex, partial(evaluate, relaxer_spec=killer), slots=2,
                        on_done=evs.append)
         respawns = ex.respawns
     assert why == "budget" and search.n_evaluated == 10
     reasons = [e.result.reason for e in evs if e.result is not None]
-    assert all(e.status == "failed" for e in evs if e.result is not None)
-    assert any("worker error" in r for r in reasons) and respawns >= 1
+    assert len(reasons) == 10 and all(e.status == "failed" for e in evs if e.result is not None)
+    # the dead worker's candidate, and any other in its pool at the time, failed with the
+    # worker error; the search went on in a new pool, whose candidates ran normally
+    assert respawns == 1
+    assert any("worker error" in r for r in reasons)
     assert any(r.startswith("not_converged") for r in reasons)
 
 
