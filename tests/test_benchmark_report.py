@@ -122,6 +122,27 @@ def test_shared_start_counts_seeds_decided_before_breeding():
     assert report.shared_start(ga, ["srb12"], 0.002) == []  # no random runs: no table
 
 
+def test_paired_table_compares_seed_by_seed_with_a_sign_test():
+    """Seed k of the GA against seed k of the random search: earlier / same / later,
+    a miss counted past the budget, and the exact two-sided sign test over the seeds
+    that differ."""
+    ga = [_doc("nabh4t", "csp-ga", s, h, budget=60)
+          for s, h in enumerate((5, 9, 12, 20, 31, None, 8, 14, None), 1)]
+    rnd = [_doc("nabh4t", "csp-random", s, h, budget=60)
+           for s, h in enumerate((5, 30, None, 44, None, None, 50, None, 40), 1)]
+    lines = report.paired_table(ga + rnd, ["nabh4t"], 0.002)
+    # earlier on seeds 2, 3, 4, 5, 7, 8 (6); same on 1 and 6 (a miss in both); later on 9
+    # (a GA miss after a random hit at 40); P(>= 6 of 7 or <= 1 of 7) = 16 / 128
+    assert lines[2] == "| nabh4t | 9 | 6 | 2 | 1 | 6/7 | 0.12 |"
+    # a second system adds a pooled row; 9 of 10 differing seeds earlier: p = 22 / 1024
+    ga2 = [_doc("cab6", "csp-ga", s, 2) for s in (1, 2, 3)]
+    rnd2 = [_doc("cab6", "csp-random", s, 9) for s in (1, 2, 3)]
+    lines = report.paired_table(ga + rnd + ga2 + rnd2, ["nabh4t", "cab6"], 0.002)
+    assert lines[3] == "| cab6 | 3 | 3 | 0 | 0 | 3/3 | 0.25 |"
+    assert lines[4] == "| **all systems** | 12 | 9 | 2 | 1 | 9/10 | 0.02 |"
+    assert report.paired_table(ga, ["nabh4t"], 0.002) == []  # no random runs: no table
+
+
 def test_origin_table_splits_random_starts_from_each_operator():
     doc = _doc("alphab", "csp-ga", 1, hits_at=4)
     for r, origin, status in zip(doc["relaxations"], ("symmetric", "symmetric", "soft:soft",

@@ -5,9 +5,9 @@
 
 Per system: a random symmetric csp structure with the system's largest number of
 formula units (the most expensive cell any method relaxes), relaxed once with the
-relaxer (model loading timed apart). The estimate is
-systems x methods x seeds x budget x (mean relaxation time) / cores, plus the model
-loads; generation and bookkeeping are not included (PyXtal and ase-ga's start
+relaxer (model loading timed apart). The estimate is the sum over
+systems of methods x seeds x (the system's budget, or --budget) x (its relaxation time) /
+cores, plus the model loads; generation and bookkeeping are not included (PyXtal and ase-ga's start
 generator add up to a few seconds per candidate for SrB12, see RESULTS.md).
 """
 
@@ -52,7 +52,8 @@ def main() -> None:
     ap.add_argument("--relaxer", default="cheap", choices=sorted(RELAXERS))
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--methods", type=int, default=4)
-    ap.add_argument("--budget", type=int, default=30)
+    ap.add_argument("--budget", type=int, default=None,
+                    help="relaxations per run (default: each system's own, as run.py)")
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args()
     from csp.evaluate import make_relaxer
@@ -66,15 +67,19 @@ def main() -> None:
         load_calculator(spec["name"], spec.get("threads", 1))
     t_load = time.perf_counter() - t0
     print(f"relaxer {args.relaxer} = {spec}; model load {t_load:.1f} s")
-    rows = [time_one(get_system(s), relaxer) for s in args.systems]
-    for r in rows:
+    systems = [get_system(s) for s in args.systems]
+    rows = [time_one(s, relaxer) for s in systems]
+    relax_s = 0.0
+    for system, r in zip(systems, rows):
+        budget = args.budget or system.budget
+        relax_s += args.methods * args.seeds * budget * r["relax_s"]
         print(f"{r['system']:<9} {r['atoms']:>3} atoms: generate {r['generate_s']:.2f} s, relax "
-              f"{r['relax_s']:.1f} s, {r['steps']} steps, {r['status']}, H {r['H']:.4f} eV/atom")
-    mean = float(np.mean([r["relax_s"] for r in rows]))
+              f"{r['relax_s']:.1f} s, {r['steps']} steps, {r['status']}, H {r['H']:.4f} eV/atom, "
+              f"budget {budget}")
     n_runs = len(rows) * args.methods * args.seeds
-    total = n_runs * args.budget * mean / args.cores + n_runs * t_load / args.cores
-    print(f"mean relaxation {mean:.1f} s -> {n_runs} runs x {args.budget} relaxations on "
-          f"{args.cores} cores: ~{total / 3600:.1f} h (relaxations + one model load per run)")
+    total = (relax_s + n_runs * t_load) / args.cores
+    print(f"{n_runs} runs at each system's budget on {args.cores} cores: ~{total / 3600:.1f} h "
+          f"(relaxations + one model load per run)")
 
 
 if __name__ == "__main__":
