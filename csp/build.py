@@ -223,6 +223,8 @@ def build_operators(config) -> dict[str, tuple[Operator, float, int]]:
                 params.setdefault("max_atoms", space.max_atoms)
             if space.variable and name == "remove":
                 params.setdefault("min_atoms", space.min_atoms)
+            if name == "redraw":
+                params.setdefault("spacegroups", config.search.spacegroups)
             out[name] = (make_operator(name, **params), float(w), int(n_parents))
     return out
 

@@ -245,7 +245,8 @@ def target_volume(composition: Composition, pressure_gpa: float) -> float:
 # ----------------------------------------------------------------------- public
 def generate(composition: Composition, pressure_gpa: float, rng: np.random.Generator, *,
              spacegroup=None, limits: Limits = Limits(), max_attempts: int = 200,
-             volume_factor: tuple[float, float] = (0.9, 1.3)) -> Genome:
+             volume_factor: tuple[float, float] = (0.9, 1.3),
+             volume: float | None = None) -> Genome:
     """A random valid crystal with exactly ``composition`` (counts per cell).
 
     Args:
@@ -257,12 +258,14 @@ def generate(composition: Composition, pressure_gpa: float, rng: np.random.Gener
         limits: validity limits (minimum distances, cell shape).
         max_attempts: bound on placement attempts.
         volume_factor: range of the random factor on the volume estimate.
+        volume: Å^3, the cell volume to start from instead of the estimate at
+            ``pressure_gpa`` (e.g. that of a relaxed structure of the same composition).
 
     Raises:
         GenerationError: impossible request, or no valid structure in max_attempts.
     """
     rng_spec = parse_spacegroup(spacegroup)
-    v0 = target_volume(composition, pressure_gpa)
+    v0 = target_volume(composition, pressure_gpa) if volume is None else float(volume)
     if rng_spec is None:
         return _general(composition, v0, rng, limits, max_attempts, volume_factor)
     lo, hi = rng_spec

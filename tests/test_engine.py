@@ -237,6 +237,32 @@ def test_variable_composition_search():
     assert min(fit) == pytest.approx(0.0, abs=1e-9) and min(fit) >= -1e-9
 
 
+def test_redrawn_children_relax_from_a_distorted_copy():
+    """In variable composition, ``redraw`` children are symmetric draws at a parent's
+    composition: like random symmetric starts they carry the symmetry breaking, and
+    their compositions are those of the population."""
+    ops = {n: 0.0 for n in ("heredity", "rotation", "strain", "swap", "soft", "add",
+                            "remove", "transmute")}
+    cfg = make_config(composition={"blocks": ["Sr", "(B12)"], "min_atoms": 1, "max_atoms": 16},
+                      search={"max_evaluations": 20, "population_size": 4,
+                              "random_fraction": 0.0},
+                      operators={**ops, "redraw": 1.0})
+    cfg.pop("formula_units")
+    search, evs = run_serial(cfg)
+    redrawn = [e.task for e in evs if e.task.operator == "redraw"]
+    assert len(redrawn) >= 5
+    sigma = search.config.search.symmetry_breaking
+    assert sigma > 0 and all(t.symmetry_breaking == sigma for t in redrawn)
+    relaxed = {c: ev.task.genome.reduced_formula for ev in evs for c in [ev.task.candidate_id]}
+    for t in redrawn:
+        assert t.genome.reduced_formula == relaxed[t.parents[0]]  # the parent's composition
+    # children of the other operators keep their start as built
+    cfg["operators"] = {**ops, "soft": 1.0}
+    _, evs = run_serial(cfg)
+    bred = [e.task for e in evs if e.task.operator == "soft"]
+    assert bred and all(t.symmetry_breaking == 0.0 for t in bred)
+
+
 def test_restore_rebuilds_state(tmp_path):
     from csp.engine import Search
     from csp.evaluate import evaluate

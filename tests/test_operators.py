@@ -122,6 +122,43 @@ def test_soft_mutation_declines_a_cell_of_one_entity():
     assert not np.allclose(rel(child), rel(cab6), atol=1e-3)
 
 
+def test_redraw_is_a_new_symmetric_structure_of_the_parent_composition():
+    """A fresh random draw at the parent's composition and volume: symmetric, a
+    different structure, the same blocks; seeded."""
+    from csp.fingerprint import fingerprint_shape, genome_distance
+
+    op = make_operator("redraw")
+    parent = generate(parse_composition("Ca2 (B6)2"), 0.0, np.random.default_rng(5))
+    assert _spacegroup(parent) == 1  # general positions
+    groups = set()
+    for s in range(6):
+        child = op([parent], np.random.default_rng(s))
+        assert child.unit_counts() == {"B6": 2} and child.atom_counts() == {"Ca": 2}
+        assert 0.95 - 1e-9 <= child.volume / parent.volume <= 1.15 + 1e-9
+        assert unit_distance_error(child) < 1e-10 and check_genome(child)[0]
+        assert genome_distance(fingerprint_shape(child), fingerprint_shape(parent)) > 0.01
+        groups.add(_spacegroup(child))
+    assert min(groups) > 1 and len(groups) >= 2  # drawn in space groups, several of them
+    # only in general positions when asked so
+    general = make_operator("redraw", spacegroups=None)([parent], np.random.default_rng(0))
+    assert _spacegroup(general) == 1
+
+
+def test_redraw_is_on_in_variable_composition_only():
+    from csp.build import build_operators
+    from csp.config import parse_config
+
+    base = {"seed": 1, "outdir": "unused", "pressure": 0, "relaxer": {"name": "fake"}}
+    fixed = parse_config({**base, "composition": "Ca1 (B6)1", "formula_units": [1, 2]})
+    assert "redraw" not in build_operators(fixed)
+    vc = parse_config({**base, "composition": {"blocks": ["Ca", "(B6)"], "min_atoms": 7,
+                                               "max_atoms": 14},
+                       "search": {"spacegroups": [10, 230]}})
+    op, weight, n_parents = build_operators(vc)["redraw"]
+    assert weight == pytest.approx(0.3) and n_parents == 1
+    assert op.spacegroups == (10, 230)  # the search's own space-group range
+
+
 def test_heredity_mixes_both_parents():
     a, b = pool("Sr2 (B12)2")[:2]
     op = make_operator("heredity")
