@@ -144,17 +144,19 @@ def test_redraw_is_a_new_symmetric_structure_of_the_parent_composition():
     assert _spacegroup(general) == 1
 
 
-def test_redraw_is_on_in_variable_composition_only():
+def test_redraw_is_off_unless_configured():
     from csp.build import build_operators
     from csp.config import parse_config
 
     base = {"seed": 1, "outdir": "unused", "pressure": 0, "relaxer": {"name": "fake"}}
     fixed = parse_config({**base, "composition": "Ca1 (B6)1", "formula_units": [1, 2]})
+    vc = {**base, "composition": {"blocks": ["Ca", "(B6)"], "min_atoms": 7, "max_atoms": 14},
+          "search": {"spacegroups": [10, 230]}}
     assert "redraw" not in build_operators(fixed)
-    vc = parse_config({**base, "composition": {"blocks": ["Ca", "(B6)"], "min_atoms": 7,
-                                               "max_atoms": 14},
-                       "search": {"spacegroups": [10, 230]}})
-    op, weight, n_parents = build_operators(vc)["redraw"]
+    assert "redraw" not in build_operators(parse_config(vc))
+    assert "add" in build_operators(parse_config(vc))  # composition moves are on in vc
+    op, weight, n_parents = build_operators(parse_config({**vc, "operators": {
+        "redraw": 0.3}}))["redraw"]
     assert weight == pytest.approx(0.3) and n_parents == 1
     assert op.spacegroups == (10, 230)  # the search's own space-group range
 
