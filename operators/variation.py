@@ -553,10 +553,10 @@ class Redraw:
     5 of 33 bred CaB6 children (15%); a redraw keeps what the GA adds, the choice of
     composition, and samples the structure like a draw. With weight 0.3 the GA found
     CaB6 in 13/20 seeds at a median of 24.5: within the seeds' noise, and none of the 5
-    redrawn CaB6 cells before a first hit was the ground state. The seeds every csp
-    variant misses are those where no CaB6 cell is relaxed at all (the composition moves
-    never reach it), which a redraw cannot mend. In fixed composition this is a plain
-    random structure (``random_fraction`` does that).
+    redrawn CaB6 cells before a first hit was the ground state. Half of the GA's misses
+    (and of random search's) relax no intact CaB6 cell at all, which a redraw, needing
+    a CaB6 parent, cannot mend. In fixed composition this is a plain random structure
+    (``random_fraction`` does that).
 
     The child is symmetric; the engine relaxes it from a distorted copy as it does a
     random symmetric start (``[search] symmetry_breaking``).
