@@ -253,9 +253,9 @@ def test_redrawn_children_relax_from_a_distorted_copy():
     assert len(redrawn) >= 5
     sigma = search.config.search.symmetry_breaking
     assert sigma > 0 and all(t.symmetry_breaking == sigma for t in redrawn)
-    relaxed = {c: ev.task.genome.reduced_formula for ev in evs for c in [ev.task.candidate_id]}
+    formula = {ev.task.candidate_id: ev.task.genome.reduced_formula for ev in evs}
     for t in redrawn:
-        assert t.genome.reduced_formula == relaxed[t.parents[0]]  # the parent's composition
+        assert t.genome.reduced_formula == formula[t.parents[0]]  # the parent's composition
     # children of the other operators keep their start as built
     cfg["operators"] = {**ops, "soft": 1.0}
     _, evs = run_serial(cfg)

@@ -5,10 +5,10 @@
 
 Per system: a random symmetric csp structure with the system's largest number of
 formula units (the most expensive cell any method relaxes), relaxed once with the
-relaxer (model loading timed apart). The estimate is the sum over
-systems of methods x seeds x (the system's budget, or --budget) x (its relaxation time) /
-cores, plus the model loads; generation and bookkeeping are not included (PyXtal and ase-ga's start
-generator add up to a few seconds per candidate for SrB12, see RESULTS.md).
+relaxer (model loading timed apart). The estimate is the sum over systems of
+methods x seeds x (the system's budget, or --budget) x (its relaxation time) / cores,
+plus the model loads; generation and bookkeeping are not included (PyXtal and ase-ga's
+start generator add up to a few seconds per candidate for SrB12, see RESULTS.md).
 """
 
 from __future__ import annotations

@@ -273,8 +273,8 @@ def paired_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
         differ = c["earlier"] + c["later"]
         p = f"{binomtest(c['earlier'], differ).pvalue:.2f}" if differ else "-"
         share = f"{c['earlier']}/{differ}" if differ else "-"
-        return (f"| {name} | {c['n']} | {c['earlier']} | {c['same']} | {c['later']} | "
-                f"{share} | {p} |")
+        return (f"| {name} | {differ + c['same']} | {c['earlier']} | {c['same']} | "
+                f"{c['later']} | {share} | {p} |")
 
     for s, ga, rnd, seeds in _paired_runs(runs, systems):
         c = Counter()
@@ -282,7 +282,6 @@ def paired_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
             miss = max(ga[k]["budget"], rnd[k]["budget"]) + 1
             a, b = first_hit(ga[k], tol) or miss, first_hit(rnd[k], tol) or miss
             c["earlier" if a < b else "later" if a > b else "same"] += 1
-            c["n"] += 1
         total.update(c)
         lines.append(row(s, c))
     if len(lines) == 2:
