@@ -83,6 +83,21 @@ def test_a_variable_composition_hit_must_be_the_target_compound():
     assert report.first_hit(doc, 0.002) is None
 
 
+def test_a_search_in_larger_cells_keeps_the_one_formula_unit_reference():
+    from dataclasses import replace
+
+    from systems import get_system, reference_genome
+
+    z2 = get_system("srb12z2")
+    assert z2.formula_units == (2,) and not z2.on_target({"B12": 1}, {"Sr": 1})
+    ref = reference_genome(z2)  # simple-cubic SrB12, one formula unit: accepted
+    assert ref.unit_counts() == {"B12": 1} and ref.atom_counts() == {"Sr": 1}
+    with pytest.raises(ValueError, match="not a whole number"):  # not SrB12 at all
+        reference_genome(replace(z2, composition="Sr2 (B12)1"))
+    with pytest.raises(ValueError, match="bab12x"):  # variable composition: must be on target
+        reference_genome(replace(get_system("cab6vc"), name="bab12x", reference="sc-xb12:Ba"))
+
+
 def test_verdict_and_cost_from_run_documents(tmp_path):
     # GA hits at 2, 4, 6 relaxations; random at 9, 12, never; ase-ga at 1, 2, 3
     plan = {"csp-ga": (2, 4, 6), "csp-random": (9, 12, None), "ase-ga": (1, 2, 3)}

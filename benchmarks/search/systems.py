@@ -12,7 +12,7 @@ one, and every result file records it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_SYSTEMS", "GA_SETTINGS", "RELAXERS", "SYSTEMS", "System",
            "get_system", "reference_genome"]
@@ -150,6 +150,12 @@ SYSTEMS: dict[str, System] = {s.name: s for s in (
                                "UB12-type under 7net-mf-0", tags=("optional",)),
     System("alphab2", "alpha-boron at 0 GPa with B12 units (1-2 B12, 12/24 atoms)", "(B12)1",
            (1, 2), 0.0, "alpha-b", tags=("optional",)),
+    System("srb12z2", "SrB12 at 50 GPa in a cell of 2 f.u. (26 atoms)", "Sr1 (B12)1", (2,),
+           50.0, "sc-xb12:Sr", budget=60, tags=("optional",),
+           notes="srb12's simple-cubic ground state, searched in cells of two formula units "
+                 "(a 2x1x1 supercell or any other of its two-f.u. cells counts); the reference "
+                 "is the one-f.u. cell: enthalpy per atom and StructureMatcher (primitive "
+                 "cells) do not depend on the number of formula units"),
     System("k2b12h12", "K2B12H12 at 0 GPa with B12H12 units (1 f.u., 26 atoms)",
            "K2 (B12H12)1", (1,), 0.0, "k2b12h12", notes="Fm-3 (Wunderlich & Lipscomb), "
            "primitive cell", tags=("optional",)),
@@ -174,7 +180,8 @@ def reference_genome(system: System):
     """The reference structure of a system as a csp Genome (unrelaxed).
 
     Raises:
-        ValueError: when the reference's composition is not the system's.
+        ValueError: when the reference's composition is not the system's (for a fixed
+            composition: not a whole number of its formula units).
     """
     from success_rate import reference_genome as build
 
@@ -184,7 +191,14 @@ def reference_genome(system: System):
     if system.primitive:
         genome = primitive_genome(genome)
     units, atoms = genome.unit_counts(), genome.atom_counts()
-    if system.on_target(units, atoms):
+    # a fixed-composition system may search cells of more formula units than its reference
+    # has: enthalpy per atom and StructureMatcher (primitive cells) do not depend on them
+    n_fu, rest = divmod(len(genome), system.atoms_per_fu())
+    if system.on_target(units, atoms) or (
+            not system.variable and n_fu >= 1 and rest == 0
+            and replace(system, formula_units=(n_fu,)).on_target(units, atoms)):
         return genome
+    wanted = (f"{system.composition} x {list(system.formula_units)}" if system.variable else
+              f"a whole number of formula units {system.composition}")
     raise ValueError(f"{system.name}: reference {system.reference} has units {units} and atoms "
-                     f"{atoms}, not {system.composition} x {list(system.formula_units)}")
+                     f"{atoms}, not {wanted}")
