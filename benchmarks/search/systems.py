@@ -156,6 +156,10 @@ SYSTEMS: dict[str, System] = {s.name: s for s in (
                  "(a 2x1x1 supercell or any other of its two-f.u. cells counts); the reference "
                  "is the one-f.u. cell: enthalpy per atom and StructureMatcher (primitive "
                  "cells) do not depend on the number of formula units"),
+    System("nabh4z4", "tetragonal NaBH4 at 0 GPa in a cell of 4 f.u. (24 atoms)", "Na1 (BH4)1",
+           (4,), 0.0, "nabh4-lt", budget=60, tags=("optional",),
+           notes="nabh4t's low-temperature phase searched in cells of four formula units "
+                 "(twice its own cell); the reference is its two-f.u. cell"),
     System("k2b12h12", "K2B12H12 at 0 GPa with B12H12 units (1 f.u., 26 atoms)",
            "K2 (B12H12)1", (1,), 0.0, "k2b12h12", notes="Fm-3 (Wunderlich & Lipscomb), "
            "primitive cell", tags=("optional",)),
