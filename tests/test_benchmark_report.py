@@ -8,6 +8,7 @@ committed run records.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -34,6 +35,7 @@ def _doc(system: str, method: str, seed: int, hits_at: int | None, budget: int =
                             "enthalpy_per_atom": h, "wall_time": wall / n})
     return {"system": system, "method": method, "seed": seed, "budget": budget,
             "reference_enthalpy_per_atom": ref, "run_wall_s": wall,
+            "system_spec": {"reference": "ref"}, "reference_spacegroup": "Pm-3",
             "relaxer_name": "cheap", "relaxer": {"name": "sevennet"},
             "commit": {"commit": "0" * 40, "dirty": False},
             "summary": {"first_match": None, "best_minus_reference_meV": 0.0,
@@ -206,6 +208,37 @@ def _table(text: str, heading: str) -> list[str]:
     return [line for line in block.splitlines() if line.startswith("|")]
 
 
+def test_pilot_systems_keep_common_seeds_and_stay_out_of_the_verdict(tmp_path):
+    pytest.importorskip("matplotlib")
+    root = tmp_path / "camp"
+    plan = {("srb12", "csp-ga"): (2, 4, 6), ("srb12", "csp-random"): (9, 12, None),
+            # pilot: the GA finished seeds 1-3, random search only 1-2 (still running)
+            ("srb12z2", "csp-ga"): (3, 20, 5), ("srb12z2", "csp-random"): (3, 40)}
+    for (system, method), hits in plan.items():
+        for seed, at in enumerate(hits, 1):
+            path = root / "runs" / system / method / f"seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(_doc(system, method, seed, at, budget=60)))
+    kept = report._common_seeds(report.load_runs(root, ["srb12z2"], None), ["srb12z2"])
+    assert sorted((d["method"], d["seed"]) for d in kept) == [
+        ("csp-ga", 1), ("csp-ga", 2), ("csp-random", 1), ("csp-random", 2)]
+    out = tmp_path / "R.md"
+    assert report.main(["--outroot", str(root), "--out", str(out), "--plot",
+                        str(tmp_path / "p.png"), "--systems", "srb12", "--pilot",
+                        "srb12z2"]) == 0
+    text = out.read_text()
+    verdict = text.split("## Verdict", 1)[1].split("\n## ", 1)[0]
+    # srb12 alone decides it: median 12 / median 4 (with srb12z2, the median would be 2.43)
+    assert "srb12z2" not in verdict and "median(csp-random) / median(csp-ga) = 3.00" in verdict
+    pilot = _table(text, "Pilot: larger cells")
+    assert "| srb12z2 | csp-ga | 2/2 | 11.5 | 3-20 |" in "\n".join(pilot)
+    assert "| srb12z2 | csp-random | 2/2 | 21.5 | 3-40 |" in "\n".join(pilot)
+    assert "| srb12z2 | 1.87 |" in pilot  # 21.5 / 11.5, on the two common seeds
+    assert "--seeds 1 2 --budget 60" in text.split("## Pilot", 1)[1]
+    with pytest.raises(SystemExit):  # a system cannot be both
+        report.parse_args(["--systems", "srb12", "--pilot", "srb12"])
+
+
 def test_committed_results_are_what_the_records_give(tmp_path):
     """benchmarks/RESULTS.md's tables are regenerated from the committed run records."""
     pytest.importorskip("matplotlib")
@@ -219,12 +252,15 @@ def test_committed_results_are_what_the_records_give(tmp_path):
     out, plot = tmp_path / "RESULTS.md", tmp_path / "success.png"
     systems = re.search(r"--systems ((?:\w+ ?)+?)(?= --|$)", command).group(1).split()
     methods = re.search(r"--methods ((?:[\w-]+ ?)+?)(?= --|$)", command).group(1).split()
+    pilot = re.search(r"--pilot ((?:\w+ ?)+?)(?= --|$)", command)
+    pilot = pilot.group(1).split() if pilot else []
     code = report.main(["--outroot", str(outroot), "--out", str(out), "--plot", str(plot),
                         "--tolerance", args["--tolerance"], "--systems", *systems,
-                        "--methods", *methods])
+                        "--methods", *methods] + (["--pilot", *pilot] if pilot else []))
     assert code == 0
     fresh = out.read_text()
     for heading in ("Results", "Relaxations to first hit: baseline / csp-ga (median over seeds)",
                     "Relaxations to first hit at looser hit tolerances",
-                    "Lowest enthalpy found", "Compute cost"):
+                    "Lowest enthalpy found", "Compute cost") + (
+                        ("Pilot: larger cells",) if pilot else ()):
         assert _table(fresh, heading) == _table(committed, heading), heading

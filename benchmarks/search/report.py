@@ -3,6 +3,7 @@
     python benchmarks/search/report.py --outroot runs/bench
         [--out benchmarks/RESULTS.md] [--plot benchmarks/search/success.png]
         [--tolerance 0.002] [--budget N] [--systems ...] [--methods ...] [--notes F]
+        [--pilot SYSTEM ...]
 
 Reads every ``<outroot>/runs/<system>/<method>/seed<S>.json``, re-applies the hit
 criterion (``common.is_hit``: relaxed, units intact, H/atom <= reference + tolerance)
@@ -12,7 +13,9 @@ csp-GA / random-search and csp-GA / ase-ga ratios of the median relaxations to a
 per system and over systems, with a plain verdict on the issue's targets; the relaxer,
 the commits and the commands that regenerate everything. The plot has one panel per
 system: the fraction of seeds that have hit by N relaxations, per method (AGOX-style
-step curves).
+step curves). ``--pilot`` systems (a first look with fewer seeds, e.g. larger cells) get
+their own section, on the seeds every method finished, and stay out of the verdict and
+the plot.
 """
 
 from __future__ import annotations
@@ -489,7 +492,8 @@ def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
            f"{_shown(args.out)} --plot {_shown(args.plot)} --tolerance {args.tolerance}"
            + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
            + (f" --systems {' '.join(systems)} --methods {' '.join(methods)}"
-              if args.systems or args.methods else ""))
+              if args.systems or args.methods else "")
+           + (f" --pilot {' '.join(args.pilot)}" if args.pilot else ""))
     return [*runs, rep]
 
 
@@ -506,7 +510,40 @@ def _variable_line(systems: list[str]) -> str:
         "search one composition at a time), run to the budget." for s in vc)
 
 
-def document(runs, stats, systems, methods, args) -> str:
+def pilot_section(runs: list[dict], systems: list[str], methods: list[str], tol: float,
+                  outroot: Path) -> list[str]:
+    """The lines of the pilot section: results, csp-random / csp-GA per system, shared
+    start and seed-by-seed tables, on the runs given (the seeds every method finished)."""
+    if not runs:
+        return ["No pilot seed has been finished by every method yet."]
+    stats = _stats(runs, tol)
+    present = [m for m in methods if any(d["method"] == m for d in runs)]
+    waiting = [s for s in systems if not any(d["system"] == s for d in runs)]
+    systems = [s for s in systems if s not in waiting]
+    seeds = {s: sorted({d["seed"] for d in runs if d["system"] == s}) for s in systems}
+    out = ["Seeds finished by every method: " + "; ".join(
+        f"{s}: {', '.join(map(str, seeds[s]))} (budget "
+        f"{next(d['budget'] for d in runs if d['system'] == s)})" for s in systems)
+        + (f"; none yet for {', '.join(waiting)}" if waiting else "")
+        + ". Few seeds: a first look, not a statistic; not in the verdict above.", ""]
+    out += stats_table(stats, systems, present)
+    ratios, _ = ratio_section(stats, systems, present)
+    if ratios:
+        out += [""] + ratios[:-1]  # no "median over systems" row: these are not the campaign
+    out += [""] + (shared_start(runs, systems, tol) or [])
+    out += [""] + (paired_table(runs, systems, tol) or [])
+    prov = provenance(runs)
+    name = prov["specs"][0][0] if prov["specs"] else "cheap"
+    out += ["", "Runs (commits " + ", ".join(c for c, _ in prov["commits"]) + "):", "",
+            "```bash"]
+    out += [f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
+            f"{' '.join(present)} --seeds {' '.join(map(str, sd))} --budget {budget} "
+            f"--relaxer {name} --outroot {_shown(outroot)} --jobs 2"
+            for (budget, sd), group in _budget_groups(prov, systems).items()]
+    return out + ["```"]
+
+
+def document(runs, stats, systems, methods, args, pilot=()) -> str:
     prov = provenance(runs)
     relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
     def _commits(pairs) -> str:
@@ -582,6 +619,8 @@ def document(runs, stats, systems, methods, args) -> str:
                  "a new structure, a duplicate of one already found (a relaxation spent "
                  "re-finding a known minimum), broken units, or failed (not converged, "
                  "collapsed)."), ""] + origins
+    if pilot:
+        out += ["", "## Pilot: larger cells", ""] + list(pilot)
     if args.notes is not None:
         # the analysis a person wrote for this campaign (why a target is or is not met);
         # kept in its own file so that regenerating the tables does not lose it
@@ -609,7 +648,28 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "Discussion section after the verdict")
     ap.add_argument("--systems", nargs="+")
     ap.add_argument("--methods", nargs="+")
-    return ap.parse_args(argv)
+    ap.add_argument("--pilot", nargs="+", default=[], metavar="SYSTEM",
+                    help="systems reported in a section of their own (seeds every method "
+                    "finished), outside the verdict and the plot")
+    args = ap.parse_args(argv)
+    both = set(args.pilot) & set(args.systems or ())
+    if both:
+        ap.error(f"--pilot {' '.join(sorted(both))}: also in --systems")
+    return args
+
+
+def _common_seeds(runs: list[dict], systems: list[str]) -> list[dict]:
+    """Runs of ``systems`` restricted to the seeds every method of the system finished
+    (a campaign still running has some seeds of one method only)."""
+    keep = []
+    for s in systems:
+        mine = [d for d in runs if d["system"] == s]
+        by_method: dict[str, set] = defaultdict(set)
+        for d in mine:
+            by_method[d["method"]].add(d["seed"])
+        common = set.intersection(*by_method.values()) if by_method else set()
+        keep += [d for d in mine if d["seed"] in common]
+    return keep
 
 
 def _stats(runs: list[dict], tol: float) -> dict:
@@ -636,7 +696,9 @@ def _one_budget_per_system(runs: list[dict], budget: int | None) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    pilot_runs = load_runs(args.outroot, args.pilot, args.methods) if args.pilot else []
     runs = load_runs(args.outroot, args.systems, args.methods)
+    runs = [d for d in runs if d["system"] not in args.pilot]
     if not runs:
         print(f"no run files under {args.outroot}/runs", file=sys.stderr)
         return 1
@@ -652,7 +714,9 @@ def main(argv=None) -> int:
         present - set(METHOD_ORDER))
     title = "; ".join(f"{n}: {s}" for n, s in provenance(runs)["specs"])
     plot(stats, systems, methods, args.plot, f"relaxer {title}")
-    text = document(runs, stats, systems, methods, args)
+    pilot = pilot_section(_common_seeds(_one_budget_per_system(pilot_runs, None), args.pilot),
+                          args.pilot, methods, args.tolerance, args.outroot) if args.pilot else []
+    text = document(runs, stats, systems, methods, args, pilot)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
