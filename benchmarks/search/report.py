@@ -482,12 +482,17 @@ def cost_table(stats: dict, systems: list[str], methods: list[str], jobs: int = 
     return out
 
 
-def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
+def _run_commands(outroot: Path, systems, methods, prov: dict) -> list[str]:
+    """The run.py calls that make the runs: one per (budget, seeds) group of systems."""
     name = prov["specs"][0][0] if prov["specs"] else "cheap"
-    runs = [(f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
+    return [(f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
              f"{' '.join(methods)} --seeds {' '.join(map(str, seeds))} --budget {budget} "
              f"--relaxer {name} --outroot {_shown(outroot)} --jobs 2")
             for (budget, seeds), group in _budget_groups(prov, systems).items()]
+
+
+def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
+    runs = _run_commands(outroot, systems, methods, prov)
     rep = (f"python benchmarks/search/report.py --outroot {_shown(outroot)} --out "
            f"{_shown(args.out)} --plot {_shown(args.plot)} --tolerance {args.tolerance}"
            + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
@@ -520,10 +525,10 @@ def pilot_section(runs: list[dict], systems: list[str], methods: list[str], tol:
     present = [m for m in methods if any(d["method"] == m for d in runs)]
     waiting = [s for s in systems if not any(d["system"] == s for d in runs)]
     systems = [s for s in systems if s not in waiting]
-    seeds = {s: sorted({d["seed"] for d in runs if d["system"] == s}) for s in systems}
+    prov = provenance(runs)
     out = ["Seeds finished by every method: " + "; ".join(
-        f"{s}: {', '.join(map(str, seeds[s]))} (budget "
-        f"{next(d['budget'] for d in runs if d['system'] == s)})" for s in systems)
+        f"{s}: {', '.join(map(str, prov['system_seeds'][s]))} (budget "
+        f"{prov['system_budgets'][s]})" for s in systems)
         + (f"; none yet for {', '.join(waiting)}" if waiting else "")
         + ". Few seeds: a first look, not a statistic; not in the verdict above.", ""]
     out += stats_table(stats, systems, present)
@@ -532,15 +537,9 @@ def pilot_section(runs: list[dict], systems: list[str], methods: list[str], tol:
         out += [""] + ratios[:-1]  # no "median over systems" row: these are not the campaign
     out += [""] + (shared_start(runs, systems, tol) or [])
     out += [""] + (paired_table(runs, systems, tol) or [])
-    prov = provenance(runs)
-    name = prov["specs"][0][0] if prov["specs"] else "cheap"
     out += ["", "Runs (commits " + ", ".join(c for c, _ in prov["commits"]) + "):", "",
             "```bash"]
-    out += [f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
-            f"{' '.join(present)} --seeds {' '.join(map(str, sd))} --budget {budget} "
-            f"--relaxer {name} --outroot {_shown(outroot)} --jobs 2"
-            for (budget, sd), group in _budget_groups(prov, systems).items()]
-    return out + ["```"]
+    return out + _run_commands(outroot, systems, present, prov) + ["```"]
 
 
 def document(runs, stats, systems, methods, args, pilot=()) -> str:
