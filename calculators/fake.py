@@ -8,8 +8,9 @@ potential would, so a search driven by it has a gradient to follow. Enthalpy is
 testing the machinery around a relaxer:
 
 - ``sleep``: seconds to wait per call (a relaxation in flight when a run is killed);
-- ``fail_fraction``: share of structures reported as ``not_converged``, chosen by a
-  hash of the positions (deterministic: the same structure always fails).
+- ``fail_fraction``: share of structures reported as ``not_converged`` (with their
+  structure and energy, as a relaxation stopped at its step limit), chosen by a hash of
+  the positions (deterministic: the same structure always fails).
 
 This is NOT physics: never use it for predictions.
 """
@@ -117,15 +118,14 @@ class FakeRelaxer:
         if self.sleep:
             time.sleep(self.sleep)
         out = atoms.copy()
+        status, reason = "relaxed", ""
         if self.fail_fraction > 0:
             h = hashlib.sha1(np.round(atoms.get_positions(), 6).tobytes()).digest()
             if int.from_bytes(h[:8], "little") / 2**64 < self.fail_fraction:
-                return FakeOutcome(status="not_converged", reason="fake: hash-selected failure",
-                                   atoms=out, pressure_gpa=float(pressure_gpa),
-                                   target_pressure_gpa=float(pressure_gpa),
-                                   wall_time=time.perf_counter() - t0)
+                # as a relaxation stopped at its step limit: the last structure and energy
+                status, reason = "not_converged", "fake: hash-selected failure"
         e = self.energy(out)
         h_ = e + pressure_gpa * out.get_volume() * EV_PER_GPA_A3
-        return FakeOutcome(status="relaxed", atoms=out, energy=e, enthalpy=h_,
+        return FakeOutcome(status=status, reason=reason, atoms=out, energy=e, enthalpy=h_,
                            pressure_gpa=float(pressure_gpa), target_pressure_gpa=float(pressure_gpa),
                            wall_time=time.perf_counter() - t0)

@@ -168,6 +168,11 @@ class SearchSettings:
         broken_units: "reject" (a relaxed structure whose units broke is not a parent)
             or "keep".
         max_unit_rmsd: units whose re-fit RMSD exceeds this are counted broken, Å.
+        unconverged: what becomes of a relaxation stopped at the relaxer's step limit
+            with its units intact: "discard" (recorded as failed, as every failure) or
+            "breed" (recorded as "unconverged": a parent, ranked by its last enthalpy,
+            an upper bound of its basin's minimum, as USPEX keeps such structures; never
+            the best structure, a hull phase or a hit).
         adaptive_operators: re-weight operators by their recent success.
         stop_at_enthalpy: stop once a relaxed structure with intact units reaches this
             enthalpy per atom (eV/atom) at any pressure (benchmarks: time to a known
@@ -188,6 +193,7 @@ class SearchSettings:
     symmetry_breaking: float = 0.15
     broken_units: str = "reject"
     max_unit_rmsd: float = 0.5
+    unconverged: str = "discard"
     adaptive_operators: bool = True
     stop_at_enthalpy: float | None = None
     max_per_composition: int = 2
@@ -460,6 +466,7 @@ def _parse_search(d: dict) -> SearchSettings:
         symmetry_breaking=_float(t, "symmetry_breaking", s, 0.15, 0.0, 0.5),
         broken_units=_str(t, "broken_units", s, "reject", ("reject", "keep")),
         max_unit_rmsd=_float(t, "max_unit_rmsd", s, 0.5, 0.0, strict=True),
+        unconverged=_str(t, "unconverged", s, "discard", ("discard", "breed")),
         adaptive_operators=_bool(t, "adaptive_operators", s, True),
         stop_at_enthalpy=_optional_real(t, "stop_at_enthalpy", s),
         max_per_composition=_int(t, "max_per_composition", s, 2, lo=0))

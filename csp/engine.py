@@ -118,6 +118,10 @@ class Individual:
             by default) of the unrelaxed and the relaxed structure, for the check of new
             candidates before relaxation.
         fitness: lower is better (H/atom, or distance to the hull in eV/atom).
+        converged: False for a relaxation stopped at the relaxer's step limit, kept as a
+            parent (``[search] unconverged = "breed"``): its enthalpy is an upper bound
+            of its basin's minimum. It is never the best structure, a hull phase or a
+            hit, and a converged structure is never called its duplicate.
     """
 
     candidate_id: int
@@ -133,6 +137,7 @@ class Individual:
     fitness: float = math.nan
     breed: bool = True  # False: a competitor outside the unit space (ranked, not a parent)
     fp_shape: Any = None
+    converged: bool = True
 
 
 @dataclass
@@ -142,7 +147,7 @@ class Evaluation:
     Attributes:
         task: the candidate as asked.
         result: the worker's result (None for a duplicate rejected before relaxation).
-        status: "relaxed" | "failed" | "duplicate" | "broken_units".
+        status: "relaxed" | "failed" | "duplicate" | "broken_units" | "unconverged".
         reason: why (failure, duplicate of which id).
         eval_index: order of completion (-1 for pre-relaxation duplicates).
         duplicate_of: candidate id of the twin, -1 otherwise.
@@ -221,7 +226,7 @@ class Search:
         self._by_comp: dict[tuple[float, str], list[Individual]] = {}
         self.started = {p: 0 for p in self.pressures}
         self.counts = {"relaxed": 0, "failed": 0, "duplicate": 0, "broken_units": 0,
-                       "prerelax_duplicate": 0}
+                       "unconverged": 0, "prerelax_duplicate": 0}
         self.best: dict[float, Individual | None] = {p: None for p in self.pressures}
         self.since_improvement = 0
         self.rejected: list[Evaluation] = []
@@ -271,7 +276,7 @@ class Search:
         for p in self.pressures:
             self._update_fitness(p)
             if self.config.composition.variable:
-                phases = [i for i in self.individuals[p] if i.fitness <= 1e-6]
+                phases = [i for i in self.individuals[p] if i.fitness <= 1e-6 and i.converged]
             else:
                 phases = [self.best[p]] if self.best[p] is not None else []
             for ind in phases:
@@ -497,9 +502,14 @@ class Search:
         except (ValueError, KeyError, IndexError):  # different compositions
             return False
 
-    def _relaxed_twin(self, fp: Any, h: float, comp: str, pressure: float) -> int | None:
+    def _relaxed_twin(self, fp: Any, h: float, comp: str, pressure: float,
+                      converged: bool = True) -> int | None:
+        """An individual the relaxed structure duplicates; a converged structure is
+        compared with converged ones only (it replaces an unconverged twin as a hit)."""
         d = self.config.duplicates
         for ind in self._by_comp.get((pressure, comp), ()):
+            if converged and not ind.converged:
+                continue
             if (abs(ind.enthalpy_per_atom - h) <= d.energy_window
                     and self._close(fp, ind.fp, d.relaxed_distance)):
                 return ind.candidate_id
@@ -520,8 +530,11 @@ class Search:
             self._pending_index[task.pressure].remove(task.candidate_id)
         status, reason, twin = result.status, result.reason, -1
         keep_broken = self.config.search.broken_units == "keep"
+        if status == "unconverged" and self.config.search.unconverged != "breed":
+            status = "failed"
+        converged = status != "unconverged"
         ind = genome = None
-        if status == "relaxed" or (status == "broken_units" and keep_broken):
+        if status in ("relaxed", "unconverged") or (status == "broken_units" and keep_broken):
             if result.genome is None or not math.isfinite(result.enthalpy_per_atom):
                 status, reason = "failed", "bad_output: no enthalpy or structure"
             else:
@@ -531,14 +544,15 @@ class Search:
                 # default fingerprint (saves the engine that work)
                 fp = (result.fingerprint if result.fingerprint is not None
                       and self._indexed else self._fp(genome))
-                found = self._relaxed_twin(fp, result.enthalpy_per_atom, comp, task.pressure)
+                found = self._relaxed_twin(fp, result.enthalpy_per_atom, comp, task.pressure,
+                                           converged)
                 if found is not None:
                     status, reason, twin = "duplicate", f"duplicate of {found} after relaxation", found
                 else:
                     ind = Individual(task.candidate_id, task.pressure, genome,
                                      result.enthalpy_per_atom, comp, fp, fp0, task.origin,
-                                     task.operator, intact=status == "relaxed",
-                                     breed=self.allowed(genome))
+                                     task.operator, intact=status != "broken_units",
+                                     breed=self.allowed(genome), converged=converged)
         ev = self._record(task, result, status, reason, twin, ind)
         ev.relaxed = genome
         return ev
@@ -559,13 +573,17 @@ class Search:
                 self._hull_dirty[p] = True
                 self._update_fitness(p)
                 # a new hull vertex is progress; "best" is the lowest-enthalpy hull phase
-                improved = ind.fitness <= 1e-6
-                on_hull = [q for q in self.individuals[p] if q.fitness <= 1e-6]
-                self.best[p] = min(on_hull, key=lambda q: (q.enthalpy_per_atom, q.candidate_id))
+                # (an unconverged structure shapes the hull parents are ranked on, but is
+                # no phase: it is never best nor progress)
+                improved = ind.converged and ind.fitness <= 1e-6
+                on_hull = [q for q in self.individuals[p] if q.fitness <= 1e-6 and q.converged]
+                if on_hull:
+                    self.best[p] = min(on_hull, key=lambda q: (q.enthalpy_per_atom,
+                                                               q.candidate_id))
                 in_pop = any(q is ind for q in self.population(p))
             else:
                 ind.fitness = ind.enthalpy_per_atom
-                if best is None or ind.fitness < best.fitness - 1e-6:
+                if ind.converged and (best is None or ind.fitness < best.fitness - 1e-6):
                     improved = True
                     self.best[p] = ind
                 in_pop = self._insert(ind)
@@ -625,13 +643,14 @@ class Search:
             return
         self.started[task.pressure] += 1
         ind = None
-        if status in ("relaxed", "broken_units") and result.genome is not None and (
-                status == "relaxed" or self.config.search.broken_units == "keep"):
+        if result.genome is not None and (
+                status in ("relaxed", "unconverged")
+                or (status == "broken_units" and self.config.search.broken_units == "keep")):
             genome = Genome.from_dict(result.genome)
             ind = Individual(task.candidate_id, task.pressure, genome, result.enthalpy_per_atom,
                              composition_key(genome), self._fp(genome), self._fp_pre(task.genome),
-                             task.origin, task.operator, intact=status == "relaxed",
-                             breed=self.allowed(genome))
+                             task.origin, task.operator, intact=status != "broken_units",
+                             breed=self.allowed(genome), converged=status != "unconverged")
         self._record(task, result, status, reason, -1, ind)
 
     # --------------------------------------------------------------- fitness

@@ -10,6 +10,7 @@ picklable, JSON-able values: the engine produces tasks and consumes results.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import traceback
@@ -100,7 +101,8 @@ class Result:
 
     Attributes:
         candidate_id: the task's id.
-        status: "relaxed", "broken_units" or "failed".
+        status: "relaxed", "broken_units", "unconverged" (stopped at the relaxer's step
+            limit, units intact; only when asked for) or "failed".
         reason: failure class and message ("" when relaxed).
         genome: relaxed genome as a dict (None when the relaxation failed).
         energy_per_atom / enthalpy_per_atom: eV/atom (H = E + PV).
@@ -241,7 +243,8 @@ def _stages(out: Any) -> list:
 
 
 def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = None,
-             max_unit_rmsd: float = 0.5, limits: Any = None) -> Result:
+             max_unit_rmsd: float = 0.5, limits: Any = None,
+             keep_unconverged: bool = False) -> Result:
     """Relax one candidate and classify the outcome; never raises.
 
     Args:
@@ -251,9 +254,13 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         max_unit_rmsd: a unit whose re-fit RMSD exceeds this counts as broken, Å.
         limits: the search's validity limits, kept by the distortion of a symmetric
             start (:meth:`Task.start`); None: the defaults.
+        keep_unconverged: a relaxation stopped at the relaxer's step limit
+            (``not_converged`` with a structure) whose units are intact becomes
+            "unconverged", with its genome, instead of "failed" (``[search] unconverged
+            = "breed"``).
 
     Returns:
-        Result with status "relaxed", "broken_units" or "failed".
+        Result with status "relaxed", "broken_units", "unconverged" or "failed".
     """
     t0 = time.perf_counter()
     base = {"candidate_id": task.candidate_id, "pressure_gpa": task.pressure,
@@ -267,19 +274,29 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         start = task.start(limits)
         out = relaxer.relax(start.to_atoms(), task.pressure, workdir)
         fields = _outcome_fields(out)
-        if out.status != "relaxed" or out.atoms is None:
-            return Result(status="failed", reason=f"{out.status}: {getattr(out, 'reason', '')}",
-                          wall_time=time.perf_counter() - t0, stages=_stages(out),
-                          **fields, **base)
+        failure = f"{out.status}: {getattr(out, 'reason', '')}"
+        unconverged = (keep_unconverged and out.status == "not_converged"
+                       and out.atoms is not None
+                       and math.isfinite(fields["enthalpy_per_atom"]))
+        if (out.status != "relaxed" and not unconverged) or out.atoms is None:
+            return Result(status="failed", reason=failure, wall_time=time.perf_counter() - t0,
+                          stages=_stages(out), **fields, **base)
         relaxed, report = start.from_atoms(out.atoms)
-        sg, num = spacegroup_of(out.atoms)
         intact = report.intact and report.max_rmsd <= max_unit_rmsd
         reason = "; ".join(report.reasons)
         if report.intact and not intact:
             reason = f"unit RMSD {report.max_rmsd:.2f} Å > {max_unit_rmsd} Å"
+        if unconverged:
+            if not intact:  # stopped mid-way and broken: as any failure
+                return Result(status="failed", reason=failure, wall_time=time.perf_counter() - t0,
+                              stages=_stages(out), **fields, **base)
+            status, reason = "unconverged", failure
+        else:
+            status = "relaxed" if intact else "broken_units"
+        sg, num = spacegroup_of(out.atoms)
         from csp.fingerprint import fingerprint_genome  # the engine's default, computed here
 
-        return Result(status="relaxed" if intact else "broken_units", reason=reason,
+        return Result(status=status, reason=reason,
                       genome=relaxed.to_dict(), units_intact=intact,
                       structure={"cell": np.asarray(out.atoms.cell[:]).tolist(),
                                  "positions": out.atoms.get_positions().tolist()},

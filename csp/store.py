@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "csp.db"
 CONFIG_NAME = "config.resolved.json"
-STATUSES = ("relaxed", "failed", "duplicate", "broken_units", "pending")
+STATUSES = ("relaxed", "failed", "duplicate", "broken_units", "unconverged", "pending")
 
 
 class StoredCandidate:
@@ -285,7 +285,7 @@ class Store:
 
 
 _KEY_DESCRIPTIONS = {
-    "status": ("Status", "relaxed | failed | duplicate | broken_units | pending", ""),
+    "status": ("Status", "relaxed | failed | duplicate | broken_units | unconverged | pending", ""),
     "enthalpy_per_atom": ("H/atom", "Enthalpy per atom H = E + PV", "eV/atom"),
     "energy_per_atom": ("E/atom", "Energy per atom", "eV/atom"),
     "volume_per_atom": ("V/atom", "Volume per atom", "Ang^3/atom"),

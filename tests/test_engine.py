@@ -186,6 +186,114 @@ def test_broken_units_policy(srb12):
         assert (len(search.population(50.0)) == 1) == parent
 
 
+class StoppedRelaxer:
+    """The fake relaxer, but every structure whose position hash falls in the lower half
+    stops "at its step limit", reported 1 eV/atom below what it would relax to, so that
+    unconverged structures are always the lowest in enthalpy (the worst case for a
+    search that must never call one of them its best)."""
+
+    def __init__(self, fail_fraction: float = 0.5, squash: bool = False):
+        from csp.calculators.fake import FakeRelaxer
+
+        self.fake, self.squash = FakeRelaxer(fail_fraction=fail_fraction), squash
+
+    def relax(self, atoms, pressure_gpa, workdir=None):
+        from dataclasses import replace
+
+        out = self.fake.relax(atoms, pressure_gpa, workdir)
+        if out.status != "not_converged":
+            return out
+        if self.squash:  # stopped with a unit squashed flat
+            out = SquashRelaxer().relax(atoms, pressure_gpa, workdir)
+            return replace(out, status="not_converged", reason="stopped")
+        return replace(out, enthalpy=out.enthalpy - len(atoms), energy=out.energy - len(atoms))
+
+
+def test_evaluate_keeps_an_unconverged_relaxation_only_when_asked(srb12):
+    from csp.calculators.fake import FakeRelaxer
+
+    from csp.evaluate import Task, evaluate
+
+    task = Task(3, srb12, "seed", pressure=50.0)
+    stopping = FakeRelaxer(fail_fraction=1.0)
+    assert stopping.relax(srb12.to_atoms(), 50.0).status == "not_converged"
+    dropped = evaluate(task, stopping)
+    assert dropped.status == "failed" and dropped.genome is None
+    assert dropped.reason.startswith("not_converged")
+    kept = evaluate(task, stopping, keep_unconverged=True)
+    assert kept.status == "unconverged" and kept.reason.startswith("not_converged")
+    assert kept.units_intact and kept.genome is not None and kept.fingerprint is not None
+    # its enthalpy is the last step's: here the fake's H of the unmoved structure
+    relaxed = evaluate(task, FakeRelaxer())
+    assert kept.enthalpy_per_atom == pytest.approx(relaxed.enthalpy_per_atom)
+    assert kept.spacegroup == "Pm-3"
+    # stopped with a unit broken: a failure as before, never a parent
+    broken = evaluate(task, StoppedRelaxer(1.0, squash=True), keep_unconverged=True)
+    assert broken.status == "failed" and broken.genome is None
+    assert broken.reason.startswith("not_converged")
+
+
+def test_unconverged_structures_are_parents_never_best():
+    from csp.engine import Search
+    from csp.evaluate import evaluate
+    from csp.parallel import SerialExecutor, drive
+
+    def run(policy: str, keep: bool):
+        cfg = make_config(search={"max_evaluations": 40, "unconverged": policy})
+        search, evs = Search(parse_config(cfg)), []
+        drive(search, SerialExecutor(), partial(evaluate, relaxer_spec=StoppedRelaxer(),
+                                                keep_unconverged=keep), slots=1,
+              on_done=evs.append)
+        return search, [e for e in evs if e.eval_index >= 0]
+
+    search, told = run("breed", True)
+    stopped = {e.task.candidate_id for e in told if e.status == "unconverged"}
+    relaxed = [e.result.enthalpy_per_atom for e in told if e.status == "relaxed"]
+    assert stopped and relaxed and search.counts["unconverged"] == len(stopped)
+    # half of the structures stop at the "step limit" (by position hash): parents now
+    assert any(set(e.task.parents) & stopped for e in told if e.task.parents)
+    # ... ranked first by their (here artificially low) enthalpy, and never the best
+    assert not search.population(50.0)[0].converged
+    low = min(e.result.enthalpy_per_atom for e in told if e.status == "unconverged")
+    best = search.best[50.0]
+    assert best.converged and best.enthalpy_per_atom == pytest.approx(min(relaxed))
+    assert best.enthalpy_per_atom > low + 0.5
+    # the default policy records them as failures, as before
+    default, told = run("discard", False)
+    assert default.counts["unconverged"] == 0 and default.counts["failed"] > 0
+    assert all(p.converged for p in default.population(50.0))
+    # a worker that keeps them anyway does not make them parents of a "discard" search
+    default, told = run("discard", True)
+    assert default.counts["unconverged"] == 0 and default.counts["failed"] > 0
+
+
+def test_a_converged_structure_is_never_the_duplicate_of_an_unconverged_one(srb12):
+    from csp.calculators.fake import FakeRelaxer
+
+    from csp.engine import Search
+    from csp.evaluate import evaluate
+
+    search = Search(parse_config(make_config(search={"unconverged": "breed"})), seeds=[srb12])
+    task = search.ask()
+    ev = search.tell(evaluate(task, FakeRelaxer(fail_fraction=1.0), keep_unconverged=True))
+    assert ev.status == "unconverged" and search.best[50.0] is None
+    assert search.population(50.0)[0].candidate_id == task.candidate_id
+    same = evaluate(task, FakeRelaxer())  # the same structure, converged
+    ind = search.population(50.0)[0]
+    assert search._relaxed_twin(ind.fp, same.enthalpy_per_atom, ind.comp, 50.0,
+                                converged=False) == task.candidate_id
+    assert search._relaxed_twin(ind.fp, same.enthalpy_per_atom, ind.comp, 50.0) is None
+
+
+def test_unconverged_policy_is_validated():
+    from csp.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[search\] unconverged must be one of 'discard', "
+                                          r"'breed', got 'keep'"):
+        parse_config(make_config(search={"unconverged": "keep"}))
+    assert parse_config(make_config()).search.unconverged == "discard"
+
+
 def test_hull_distances_by_hand():
     from csp.engine import Individual, hull_distances
     from csp.genome import Genome
@@ -282,6 +390,29 @@ def test_restore_rebuilds_state(tmp_path):
     assert [p.candidate_id for p in again.population(50.0)] == [
         p.candidate_id for p in search.population(50.0)]
     # continuing both gives the same next candidate
+    assert again.ask().genome.equals(search.ask().genome)
+
+
+def test_restore_rebuilds_unconverged_parents(tmp_path):
+    from csp.engine import Search
+    from csp.evaluate import evaluate
+    from csp.parallel import SerialExecutor, drive
+    from csp.store import Store
+
+    cfg = parse_config(make_config(search={"max_evaluations": 20, "unconverged": "breed"}))
+    search = Search(cfg)
+    store = Store.create(tmp_path / "run", cfg.to_dict())
+    drive(search, SerialExecutor(), partial(evaluate, relaxer_spec=StoppedRelaxer(),
+                                            keep_unconverged=True), slots=1,
+          on_pending=store.add_pending, on_done=store.write)
+    assert store.status_counts()["unconverged"] == search.counts["unconverged"] > 0
+    again = Search(cfg)
+    for c in store.candidates():
+        again.restore(c.task, c.result, c.status, c.reason, pending=c.status == "pending")
+    assert again.counts == search.counts
+    assert [(p.candidate_id, p.converged) for p in again.population(50.0)] == [
+        (p.candidate_id, p.converged) for p in search.population(50.0)]
+    assert again.best[50.0].candidate_id == search.best[50.0].candidate_id
     assert again.ask().genome.equals(search.ask().genome)
 
 

@@ -153,6 +153,25 @@ def test_failures_are_outcomes_not_exceptions(relaxer):
     assert set(FAILURE_CLASSES) >= {"not_converged", "too_close", "crashed", "bad_output"}
 
 
+def test_a_relaxation_stopped_at_its_step_limit_bounds_its_minimum_from_above():
+    """[search] unconverged = "breed": a relaxation stopped by the step cap is kept with
+    its units and its last enthalpy, an upper bound of the minimum it was heading to."""
+    from csp.evaluate import Task, evaluate
+
+    task = Task(0, simple_cubic_xb12("Sr", 4.9), "random", pressure=50.0)
+    short = {"name": "sevennet", "steps": 4}
+    assert evaluate(task, short).status == "failed"  # the default: a failure, no genome
+    stopped = evaluate(task, short, keep_unconverged=True)
+    assert stopped.status == "unconverged", stopped.reason
+    assert stopped.reason.startswith("not_converged") and stopped.units_intact
+    full = evaluate(task, "sevennet", keep_unconverged=True)
+    assert full.status == "relaxed", full.reason
+    assert full.enthalpy_per_atom < stopped.enthalpy_per_atom  # the bound holds ...
+    v0 = task.genome.volume / 13
+    assert full.volume_per_atom < stopped.volume_per_atom < v0  # ... half way down
+    assert stopped.genome is not None and stopped.spacegroup == "Pm-3"
+
+
 def test_relaxer_specs_are_validated():
     assert "sevennet" in relaxer_names() and "chgnet" in relaxer_names()
     with pytest.raises(CspError, match="unknown relaxer 'vasp9'"):

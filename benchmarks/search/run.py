@@ -15,7 +15,8 @@ reference of each system is relaxed once with the same relaxer and cached in
 ``<outroot>/references/``. Use one ``--outroot`` per relaxer setting. ``--relaxer
 fake`` checks the machinery in seconds (not physics).
 
-Methods: ``csp-ga``, ``csp-random`` (csp with random_fraction = 1), ``ase-ga``
+Methods: ``csp-ga``, ``csp-random`` (csp with random_fraction = 1),
+``csp-ga-unconverged`` (the GA breeding from relaxations stopped at the step cap), ``ase-ga``
 (``ase-ga-reject``: broken-unit structures killed), ``pyxtal`` (``pyxtal-raw``: PyXtal's
 volumes as generated). Every process is single-threaded (OMP/MKL/OpenBLAS/numba/torch);
 ``--jobs N`` runs N runs at a time.
@@ -41,8 +42,8 @@ if str(HERE) not in sys.path:
 
 from systems import DEFAULT_BUDGET, DEFAULT_SYSTEMS, SYSTEMS, get_system
 
-METHODS = ("csp-ga", "csp-random", "ase-ga", "ase-ga-reject", "ase-ga-vanilla", "pyxtal",
-           "pyxtal-raw")
+METHODS = ("csp-ga", "csp-random", "csp-ga-unconverged", "ase-ga", "ase-ga-reject",
+           "ase-ga-vanilla", "pyxtal", "pyxtal-raw")
 DEFAULT_METHODS = ("csp-ga", "csp-random", "ase-ga", "pyxtal")
 
 

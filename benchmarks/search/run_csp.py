@@ -1,6 +1,8 @@
 """csp's own methods: the genetic algorithm (``csp-ga``) and its random symmetric
 search (``csp-random``: ``random_fraction = 1``, every candidate a fresh random
-symmetric structure, no variation: the AIRSS-style baseline).
+symmetric structure, no variation: the AIRSS-style baseline). ``csp-ga-unconverged`` is
+the GA with ``[search] unconverged = "breed"``: relaxations stopped at the relaxer's
+step cap are parents (an ablation; the hit criterion still needs a converged one).
 
 Both run ``python -m csp run CONFIG --seed S --outdir DIR -q`` (``--resume`` when the
 directory holds a ``csp.db`` already), with a TOML written here for the system, then
@@ -31,7 +33,7 @@ from systems import GA_SETTINGS, System
 
 __all__ = ["METHODS", "config_text", "read_records", "relaxation_rows", "run_csp"]
 
-METHODS = ("csp-ga", "csp-random")
+METHODS = ("csp-ga", "csp-random", "csp-ga-unconverged")
 SPACEGROUPS = (2, 230)
 
 
@@ -48,6 +50,7 @@ def config_text(system: System, method: str, seed: int, budget: int, spec: dict,
     else:
         comp_text = f'composition = "{system.composition}"\nformula_units = {fu_text}\n'
     random_fraction = 1.0 if method == "csp-random" else 0.1
+    unconverged = "breed" if method == "csp-ga-unconverged" else "discard"
     relaxer = "\n".join(f"{k} = {json.dumps(v)}" for k, v in spec.items())
     return f"""# written by benchmarks/search/run_csp.py: {system.title}, {method}
 name = "{system.name} {method}"
@@ -65,6 +68,7 @@ max_evaluations = {budget}
 spacegroups = [{SPACEGROUPS[0]}, {SPACEGROUPS[1]}]
 random_fraction = {random_fraction}
 broken_units = "reject"
+unconverged = "{unconverged}"
 """
 
 
@@ -72,6 +76,7 @@ def settings(method: str) -> dict:
     """What the run file records about the method's configuration."""
     return {**GA_SETTINGS, "spacegroups": list(SPACEGROUPS),
             "random_fraction": 1.0 if method == "csp-random" else 0.1,
+            "unconverged": "breed" if method == "csp-ga-unconverged" else "discard",
             "driver": "python -m csp run CONFIG --seed S --outdir DIR -q [--resume]"}
 
 

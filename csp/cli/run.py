@@ -132,7 +132,8 @@ def _execute(args, cfg, search, store, resubmit, mpi_ex, mpi: bool, deadline):
     progress = _Progress(search, store, quiet=args.quiet)
     stopper = _Stopper(deadline)
     fn = partial(evaluate, relaxer_spec=cfg.relaxer, workdir_root=str(Path(cfg.outdir) / "work"),
-                 max_unit_rmsd=cfg.search.max_unit_rmsd, limits=cfg.limits.to_limits())
+                 max_unit_rmsd=cfg.search.max_unit_rmsd, limits=cfg.limits.to_limits(),
+                 keep_unconverged=cfg.search.unconverged == "breed")
     # candidates are built where they are relaxed: the engine only decides and records
     build_fn = partial(build, config=cfg) if search.builds_anywhere else None
     workers = mpi_ex.n_workers if mpi else (1 if args.serial else cfg.parallel.workers)
