@@ -2,7 +2,10 @@
 
 Each stage is a relaxer of its own with its own settings; the structure relaxed by
 one stage starts the next. After each stage an optional integrity check runs (the
-engine passes a unit-topology check); a failed check stops with ``broken_units``.
+engine passes a unit-topology check); a failed check stops with ``broken_units``. A
+stage that fails stops the protocol; the outcome's energy and enthalpy are those of the
+last stage only (an earlier stage's are in its record), so a search that breeds from
+unconverged relaxations never ranks a cheaper stage's enthalpy with final ones.
 """
 
 from __future__ import annotations
@@ -67,6 +70,11 @@ class StagedRelaxer:
             records.extend(out.stages or ())
             last = out
             if out.status != "relaxed" or out.atoms is None:
+                if i + 1 < len(self.stages):
+                    # the protocol's energy is its last stage's: an earlier stage's (a
+                    # cheaper level of theory) stays in its StageRecord only, so that an
+                    # unconverged early stage is never ranked with final-stage enthalpies
+                    out = _without_energy(out)
                 return _with(out, records, t0, f"stage {name}: {out.reason}")
             if check is not None:
                 ok, why = check(out.atoms)
@@ -80,6 +88,12 @@ class StagedRelaxer:
             current = out.atoms
         assert last is not None
         return _with(last, records, t0, last.reason)
+
+
+def _without_energy(out: RelaxOutcome) -> RelaxOutcome:
+    from dataclasses import replace
+
+    return replace(out, energy=math.nan, enthalpy=math.nan)
 
 
 def _with(out: RelaxOutcome, records: list, t0: float, reason: str) -> RelaxOutcome:

@@ -504,8 +504,9 @@ class Search:
 
     def _relaxed_twin(self, fp: Any, h: float, comp: str, pressure: float,
                       converged: bool = True) -> int | None:
-        """An individual the relaxed structure duplicates; a converged structure is
-        compared with converged ones only (it replaces an unconverged twin as a hit)."""
+        """An individual the relaxed structure duplicates. A converged structure is
+        compared with converged ones only: one that reaches the minimum an unconverged
+        twin stopped short of is a new structure (a possible hit), not a duplicate."""
         d = self.config.duplicates
         for ind in self._by_comp.get((pressure, comp), ()):
             if converged and not ind.converged:

@@ -254,13 +254,46 @@ def test_committed_results_are_what_the_records_give(tmp_path):
     methods = re.search(r"--methods ((?:[\w-]+ ?)+?)(?= --|$)", command).group(1).split()
     pilot = re.search(r"--pilot ((?:\w+ ?)+?)(?= --|$)", command)
     pilot = pilot.group(1).split() if pilot else []
+    ablation = re.search(r"--ablation ((?:[\w/.-]+ ?)+?)(?= --|$)", command)
+    ablation = [str(ROOT / a) for a in ablation.group(1).split()] if ablation else []
     code = report.main(["--outroot", str(outroot), "--out", str(out), "--plot", str(plot),
                         "--tolerance", args["--tolerance"], "--systems", *systems,
-                        "--methods", *methods] + (["--pilot", *pilot] if pilot else []))
+                        "--methods", *methods] + (["--pilot", *pilot] if pilot else [])
+                       + (["--ablation", *ablation] if ablation else []))
     assert code == 0
     fresh = out.read_text()
     for heading in ("Results", "Relaxations to first hit: baseline / csp-ga (median over seeds)",
                     "Relaxations to first hit at looser hit tolerances",
                     "Lowest enthalpy found", "Compute cost") + (
-                        ("Pilot: larger cells",) if pilot else ()):
+                        ("Pilot: larger cells",) if pilot else ()) + (
+                        ("Ablations: variants of csp-ga",) if ablation else ()):
         assert _table(fresh, heading) == _table(committed, heading), heading
+
+
+def test_ablation_rows_compare_a_variant_seed_by_seed(tmp_path):
+    pytest.importorskip("matplotlib")
+    root, variant = tmp_path / "camp", tmp_path / "unconverged"
+    plan = {(root, "nabh4t", "csp-ga"): (30, 12, None, 8),
+            (root, "nabh4t", "csp-random"): (20, 40, 50, 8),
+            # the variant: earlier on seeds 1 and 3, the same on 4, later on 2
+            (variant, "nabh4t", "csp-ga-unconverged"): (10, 25, 40, 8)}
+    for (where, system, method), hits in plan.items():
+        for seed, at in enumerate(hits, 1):
+            path = where / "runs" / system / method / f"seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(_doc(system, method, seed, at, budget=60)))
+    out = tmp_path / "R.md"
+    assert report.main(["--outroot", str(root), "--out", str(out), "--plot",
+                        str(tmp_path / "p.png"), "--ablation", str(variant)]) == 0
+    text = out.read_text()
+    rows = _table(text, "Ablations: variants of csp-ga")
+    # variant medians (10, 25, 40, 8) -> 17.5; csp-ga (30, 12, >60, 8) -> 21; random 30
+    assert ("| unconverged | nabh4t | csp-ga-unconverged (000000000000) | 1-4 | 4/4, 17.5 | "
+            "3/4, 21 | 4/4, 30 | 1.71 | 2 / 1 / 1 (p = 1.00) |") in rows
+    assert ("--systems nabh4t --methods csp-ga-unconverged --seeds 1 2 3 4 --budget 60"
+            in text.split("## Ablations", 1)[1])
+    verdict = text.split("## Verdict", 1)[1].split("\n## ", 1)[0]
+    assert "unconverged" not in verdict  # variants stay out of the verdict
+    assert f"--ablation {variant}" in text.split("## Regenerate", 1)[1]
+    assert report.main(["--outroot", str(root), "--out", str(out), "--plot",
+                        str(tmp_path / "p.png"), "--ablation", str(tmp_path / "none")]) == 1

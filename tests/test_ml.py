@@ -197,3 +197,15 @@ def test_staged_relaxer_runs_stages_and_checks_units(tmp_path):
     assert out.stages[0].fmax < 0.1 and out.stages[1].fmax < 0.02
     broken = staged.relax(g.to_atoms(), 50.0, str(tmp_path), check=lambda a: (False, "opened"))
     assert broken.status == "broken_units" and "opened" in broken.reason
+    # a first stage out of steps stops the protocol without a protocol-level enthalpy
+    # (its own is in its record): csp never ranks it with final-stage enthalpies
+    from csp.evaluate import Task, evaluate
+
+    short = {"stages": [{"name": "sevennet", "steps": 3}, {"name": "sevennet"}]}
+    out = get_relaxer(short).relax(simple_cubic_xb12("Sr", 4.9).to_atoms(), 50.0)
+    assert out.status == "not_converged" and out.reason.startswith("stage 1:")
+    assert len(out.stages) == 1 and np.isfinite(out.stages[0].enthalpy)
+    assert np.isnan(out.enthalpy) and out.atoms is not None
+    res = evaluate(Task(0, simple_cubic_xb12("Sr", 4.9), "random", pressure=50.0), short,
+                   keep_unconverged=True)
+    assert res.status == "failed" and res.genome is None

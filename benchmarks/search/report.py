@@ -3,7 +3,7 @@
     python benchmarks/search/report.py --outroot runs/bench
         [--out benchmarks/RESULTS.md] [--plot benchmarks/search/success.png]
         [--tolerance 0.002] [--budget N] [--systems ...] [--methods ...] [--notes F]
-        [--pilot SYSTEM ...]
+        [--pilot SYSTEM ...] [--ablation OUTROOT ...]
 
 Reads every ``<outroot>/runs/<system>/<method>/seed<S>.json``, re-applies the hit
 criterion (``common.is_hit``: relaxed, units intact, H/atom <= reference + tolerance)
@@ -15,7 +15,9 @@ the commits and the commands that regenerate everything. The plot has one panel 
 system: the fraction of seeds that have hit by N relaxations, per method (AGOX-style
 step curves). ``--pilot`` systems (a first look with fewer seeds, e.g. larger cells) get
 their own section, on the seeds every method finished, and stay out of the verdict and
-the plot.
+the plot. ``--ablation`` outroots hold runs of csp-ga variants (e.g. ``csp-ga-unconverged``,
+or csp-ga at another commit), each compared seed by seed with the campaign's csp-ga and
+csp-random.
 """
 
 from __future__ import annotations
@@ -280,11 +282,7 @@ def paired_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
                 f"{c['later']} | {share} | {p} |")
 
     for s, ga, rnd, seeds in _paired_runs(runs, systems):
-        c = Counter()
-        for k in seeds:
-            miss = max(ga[k]["budget"], rnd[k]["budget"]) + 1
-            a, b = first_hit(ga[k], tol) or miss, first_hit(rnd[k], tol) or miss
-            c["earlier" if a < b else "later" if a > b else "same"] += 1
+        c = _paired_counts(ga, rnd, seeds, tol)
         total.update(c)
         lines.append(row(s, c))
     if len(lines) == 2:
@@ -292,6 +290,75 @@ def paired_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
     if len(lines) > 3:
         lines.append(row("**all systems**", total))
     return lines
+
+
+def _paired_counts(a: dict, b: dict, seeds: list, tol: float) -> Counter:
+    """Seeds where run ``a[k]`` hit earlier / at the same relaxation / later than ``b[k]``
+    (a seed without a hit counts as the larger budget + 1: a miss in both is a tie)."""
+    c = Counter()
+    for k in seeds:
+        miss = max(a[k]["budget"], b[k]["budget"]) + 1
+        x, y = first_hit(a[k], tol) or miss, first_hit(b[k], tol) or miss
+        c["earlier" if x < y else "later" if x > y else "same"] += 1
+    return c
+
+
+def ablation_table(ablations: list[tuple[str, list[dict]]], runs: list[dict],
+                   tol: float) -> list[str]:
+    """One row per ablation x system x method: a variant of csp-ga (its runs in an
+    outroot of their own) against the campaign's csp-ga and csp-random on the same seeds.
+
+    The variant shares its seeded streams with both, so the seed-by-seed comparison with
+    csp-ga says what the change did; "csp-random / variant" is the issue's ratio on the
+    seeds the variant ran. Systems the campaign has no csp-ga runs of are left out."""
+    from scipy.stats import binomtest
+
+    lines = [("| ablation | system | method (commits) | seeds | variant: success, median | "
+              "csp-ga: success, median | csp-random: success, median | csp-random / variant "
+              "| variant vs csp-ga: earlier / same / later (sign test p) |"),
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(docs: list[dict]) -> str:
+        st = cell_stats(docs, tol)
+        return f"{st['hits']}/{st['n']}, {_fmt_median(st)}"
+
+    for name, docs in ablations:
+        for s, m in sorted({(d["system"], d["method"]) for d in docs}):
+            var = {d["seed"]: d for d in docs if d["system"] == s and d["method"] == m}
+            ga = {d["seed"]: d for d in runs if d["system"] == s and d["method"] == GA}
+            rnd = {d["seed"]: d for d in runs if d["system"] == s and d["method"] == RANDOM}
+            seeds = sorted(set(var) & set(ga))
+            if not seeds:
+                continue
+            commits = ", ".join(c for c, _ in provenance(list(var.values()))["commits"])
+            v_st = cell_stats([var[k] for k in seeds], tol)
+            c = _paired_counts(var, ga, seeds, tol)
+            differ = c["earlier"] + c["later"]
+            p = f" (p = {binomtest(c['earlier'], differ).pvalue:.2f})" if differ else ""
+            r_seeds = [k for k in seeds if k in rnd]
+            if r_seeds:
+                r_st = cell_stats([rnd[k] for k in r_seeds], tol)
+                r_cell = cell([rnd[k] for k in r_seeds])
+                r_text = ratio(r_st["median"], v_st["median"], v_st["budget"])[1]
+            else:
+                r_cell = r_text = "not run"
+            lines.append(f"| {name} | {s} | {m} ({commits}) | {_seed_text(seeds)} | "
+                         f"{cell([var[k] for k in seeds])} | {cell([ga[k] for k in seeds])} | "
+                         f"{r_cell} | {r_text} | {c['earlier']} / {c['same']} / "
+                         f"{c['later']}{p} |")
+    return lines if len(lines) > 2 else []
+
+
+def _seed_text(seeds: list[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    parts, start = [], None
+    for i, k in enumerate(seeds):
+        if start is None:
+            start = k
+        if i + 1 == len(seeds) or seeds[i + 1] != k + 1:
+            parts.append(f"{start}-{k}" if k > start else f"{k}")
+            start = None
+    return ", ".join(parts)
 
 
 def origin_table(runs: list[dict], systems: list[str], near: float = NEAR) -> list[str]:
@@ -498,7 +565,9 @@ def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
            + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
            + (f" --systems {' '.join(systems)} --methods {' '.join(methods)}"
               if args.systems or args.methods else "")
-           + (f" --pilot {' '.join(args.pilot)}" if args.pilot else ""))
+           + (f" --pilot {' '.join(args.pilot)}" if args.pilot else "")
+           + (f" --ablation {' '.join(_shown(a) for a in args.ablation)}"
+              if args.ablation else ""))
     return [*runs, rep]
 
 
@@ -542,7 +611,7 @@ def pilot_section(runs: list[dict], systems: list[str], methods: list[str], tol:
     return out + _run_commands(outroot, systems, present, prov) + ["```"]
 
 
-def document(runs, stats, systems, methods, args, pilot=()) -> str:
+def document(runs, stats, systems, methods, args, pilot=(), ablations=()) -> str:
     prov = provenance(runs)
     relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
     def _commits(pairs) -> str:
@@ -620,6 +689,12 @@ def document(runs, stats, systems, methods, args, pilot=()) -> str:
                  "collapsed)."), ""] + origins
     if pilot:
         out += ["", "## Pilot: larger cells", ""] + list(pilot)
+    if ablations:
+        out += ["", "## Ablations: variants of csp-ga", "",
+                ("Each variant ran from its own outroot (`--ablation`) on seeds of the "
+                 "campaign, so seed k shares its random streams with seed k of csp-ga and "
+                 "csp-random above (or of the pilot). Not in the verdict. Medians are on the "
+                 "seeds in the row."), ""] + list(ablations)
     if args.notes is not None:
         # the analysis a person wrote for this campaign (why a target is or is not met);
         # kept in its own file so that regenerating the tables does not lose it
@@ -650,6 +725,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--pilot", nargs="+", default=[], metavar="SYSTEM",
                     help="systems reported in a section of their own (seeds every method "
                     "finished), outside the verdict and the plot")
+    ap.add_argument("--ablation", nargs="+", type=Path, default=[], metavar="OUTROOT",
+                    help="outroots holding runs of csp-ga variants, compared seed by seed "
+                    "with csp-ga and csp-random in a section of their own")
     args = ap.parse_args(argv)
     both = set(args.pilot) & set(args.systems or ())
     if both:
@@ -715,7 +793,24 @@ def main(argv=None) -> int:
     plot(stats, systems, methods, args.plot, f"relaxer {title}")
     pilot = pilot_section(_common_seeds(_one_budget_per_system(pilot_runs, None), args.pilot),
                           args.pilot, methods, args.tolerance, args.outroot) if args.pilot else []
-    text = document(runs, stats, systems, methods, args, pilot)
+    ablations = []
+    for root in args.ablation:
+        docs = load_runs(root, systems + list(args.pilot))
+        if not docs:
+            print(f"--ablation {root}: no runs of {', '.join(systems + list(args.pilot))}",
+                  file=sys.stderr)
+            return 1
+        ablations.append((Path(root).name, _one_budget_per_system(docs, None)))
+    ablation_lines = ablation_table(ablations, runs + _one_budget_per_system(pilot_runs, None),
+                                    args.tolerance) if ablations else []
+    if ablation_lines:
+        ablation_lines += ["", "Runs (each at the commits its row gives):", "", "```bash"]
+        for root, (_, docs) in zip(args.ablation, ablations):
+            prov = provenance(docs)
+            ablation_lines += _run_commands(root, sorted(prov["system_budgets"]),
+                                            sorted({d["method"] for d in docs}), prov)
+        ablation_lines.append("```")
+    text = document(runs, stats, systems, methods, args, pilot, ablation_lines)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
