@@ -86,7 +86,7 @@ class FingerprintParams:
 
     @property
     def nbins(self) -> int:
-        return int(math.ceil(self.rcut / self.binwidth))
+        return math.ceil(self.rcut / self.binwidth)
 
 
 # ------------------------------------------------------------------------ kernels
@@ -258,7 +258,7 @@ def _pair_hist(pos, inv_cell, cell, types, ntypes, shifts, rcut, binwidth, nbins
 def _hist(pos: np.ndarray, types: np.ndarray, ntypes: int, cell: np.ndarray,
           p: FingerprintParams) -> np.ndarray:
     """(ntypes, ntypes, nbins) smeared, shell-weighted pair histogram."""
-    m = int(math.ceil(p.nsigma * p.sigma / p.binwidth))
+    m = math.ceil(p.nsigma * p.sigma / p.binwidth)
     nb = p.nbins
     table = _smear_table(p.binwidth, p.sigma, m)
     raw = _pair_hist(np.ascontiguousarray(pos, dtype=np.float64),
@@ -289,7 +289,7 @@ def pair_histogram_numpy(pos: np.ndarray, types: np.ndarray, ntypes: int, cell: 
     shifts = _shifts(cell, p.rcut)
     nbins = p.nbins
     hist = np.zeros((ntypes, ntypes, nbins))
-    m = int(math.ceil(p.nsigma * p.sigma / p.binwidth))
+    m = math.ceil(p.nsigma * p.sigma / p.binwidth)
     c = 0.25 * math.sqrt(2.0) * p.binwidth / p.sigma
     ks = np.arange(-m, m + 1)
     kern = (0.5 * erf(c * (2 * ks + 1)) - 0.5 * erf(c * (2 * ks - 1))) / erf(c * (2 * m + 1))

@@ -54,28 +54,28 @@ class SeedInfo:
 
 # name: (space group, units per cell in the CIF, reference, conditions, notes, placeholder)
 _ENTRIES: dict[str, tuple] = {
-    "alpha-b": (166, {"B12": 1}, "B. F. Decker, J. S. Kasper, Acta Cryst. 12, 503 (1959); "
-                "positions as refined by G. Will, B. Kiefer, Z. Anorg. Allg. Chem. 627, 2100 (2001)",
+    "alpha-b": (166, {"B12": 1}, ("B. F. Decker, J. S. Kasper, Acta Cryst. 12, 503 (1959); "
+                "positions as refined by G. Will, B. Kiefer, Z. Anorg. Allg. Chem. 627, 2100 (2001)"),
                 "room temperature, ambient pressure", "rhombohedral primitive cell, one B12", ""),
-    "cab6": (221, {"B6": 1}, "CaB6 structure type: M. von Stackelberg, F. Neumann, Z. Phys. Chem. B "
-             "19, 314 (1932); a = 4.151 Å, B 6f x = 0.2019", "room temperature, ambient pressure",
+    "cab6": (221, {"B6": 1}, ("CaB6 structure type: M. von Stackelberg, F. Neumann, Z. Phys. Chem. B "
+             "19, 314 (1932); a = 4.151 Å, B 6f x = 0.2019"), "room temperature, ambient pressure",
              "Ca at 1a, B6 octahedron centred at 1b", "Ca"),
-    "ub12": (225, {}, "UB12 type: F. Bertaut, P. Blum, C. R. Acad. Sci. 229, 666 (1949); "
-             "a = 7.473 Å, B 48i (1/2, y, y) y = 0.1690", "room temperature, ambient pressure",
-             "conventional cell; the B12 cuboctahedra share atoms (a continuous B network, not "
-             "superatomic), so no rigid unit is recognised", "U"),
-    "xb12": (200, {"B12": 1}, "simple-cubic superatomic XB12 predicted at 50 GPa (Pm-3m reported; "
-             "2025 preprint on XB12 superatomic superconductors); no lattice constant published",
+    "ub12": (225, {}, ("UB12 type: F. Bertaut, P. Blum, C. R. Acad. Sci. 229, 666 (1949); "
+             "a = 7.473 Å, B 48i (1/2, y, y) y = 0.1690"), "room temperature, ambient pressure",
+             ("conventional cell; the B12 cuboctahedra share atoms (a continuous B network, not "
+             "superatomic), so no rigid unit is recognised"), "U"),
+    "xb12": (200, {"B12": 1}, ("simple-cubic superatomic XB12 predicted at 50 GPa (Pm-3m reported; "
+             "2025 preprint on XB12 superatomic superconductors); no lattice constant published"),
              "model built here: B12 (B-B 1.77 Å) with inter-icosahedral B-B 1.70 Å, a = 4.564 Å",
-             "an ordered icosahedron on a cubic site has Th symmetry: the space group is Pm-3 "
-             "(No. 200); X at the body centre", "Sr"),
-    "b4c": (166, {"B12": 1}, "boron carbide: structure type G. W. Clark, J. L. Hoard, JACS 65, "
+             ("an ordered icosahedron on a cubic site has Th symmetry: the space group is Pm-3 "
+             "(No. 200); X at the body centre"), "Sr"),
+    "b4c": (166, {"B12": 1}, ("boron carbide: structure type G. W. Clark, J. L. Hoard, JACS 65, "
             "2115 (1943); lattice of stoichiometric B4C a_h = 5.600, c_h = 12.07 Å (rhombohedral "
-            "5.16 Å, 65.7 deg)", "room temperature, ambient pressure",
-            "ordered model built here: B13C2 = B12(CBC), ideal B12 (B-B 1.77 Å) at the origin in the "
+            "5.16 Å, 65.7 deg)"), "room temperature, ambient pressure",
+            ("ordered model built here: B13C2 = B12(CBC), ideal B12 (B-B 1.77 Å) at the origin in the "
             "alpha-B orientation, C-B-C chain (C-B 1.43 Å) on the 3-fold axis; gives C-B(equatorial) "
             "1.60 Å, inter-icosahedral B-B 1.77 Å. The B4C end, (B11C)(CBC), has one C disordered over "
-            "the polar sites", ""),
+            "the polar sites"), ""),
     "mgb2": (191, {}, "J. Nagamatsu et al., Nature 410, 63 (2001): a = 3.086, c = 3.524 Å",
              "room temperature, ambient pressure", "graphite-like B layers, no superatom", "Mg"),
     "c60": (202, {"C60": 4}, "P. A. Heiney et al., PRL 66, 2911 (1991): fcc C60, a = 14.17 Å",
@@ -84,31 +84,31 @@ _ENTRIES: dict[str, tuple] = {
     "k3c60": (202, {"C60": 4}, "P. W. Stephens et al., Nature 351, 632 (1991): K3C60, a = 14.24 Å",
               "room temperature (merohedral disorder, Fm-3m)",
               "ordered model: C60 standard orientation, K at 4b and 8c, Fm-3", "K"),
-    "k2b12h12": (202, {"B12H12": 4}, "J. A. Wunderlich, W. N. Lipscomb, JACS 82, 4427 (1960): "
-                 "K2B12H12, Fm-3, a = 10.63 Å", "room temperature, ambient pressure",
+    "k2b12h12": (202, {"B12H12": 4}, ("J. A. Wunderlich, W. N. Lipscomb, JACS 82, 4427 (1960): "
+                 "K2B12H12, Fm-3, a = 10.63 Å"), "room temperature, ambient pressure",
                  "B12H12 at 4a (m-3), K at 8c; B-H set to 1.19 Å", "K"),
-    "nabh4": (216, {"BH4": 4}, "P. Fischer, A. Züttel, Mater. Sci. Forum 443-444, 287 (2004): "
-              "cubic NaBH4, a = 6.1635 Å", "room temperature (BH4 orientationally disordered, Fm-3m)",
+    "nabh4": (216, {"BH4": 4}, ("P. Fischer, A. Züttel, Mater. Sci. Forum 443-444, 287 (2004): "
+              "cubic NaBH4, a = 6.1635 Å"), "room temperature (BH4 orientationally disordered, Fm-3m)",
               "ordered model: BH4 tetrahedra aligned with the cube diagonals, F-43m", "Na"),
-    "nabh4-lt": (137, {"BH4": 2}, "R. L. Davis, C. H. L. Kennard, J. Solid State Chem. 59, 393 "
+    "nabh4-lt": (137, {"BH4": 2}, ("R. L. Davis, C. H. L. Kennard, J. Solid State Chem. 59, 393 "
                  "(1985): tetragonal NaBD4 at 10 K, P4_2/nmc, a = 4.332, c = 5.869 Å; re-refined "
                  "with tilted BD4 in P-42_1c by Y. Filinchuk, H. Hagemann, Eur. J. Inorg. Chem. "
-                 "2008, 3127", "low temperature (below the ~190 K order-disorder transition), "
-                 "ambient pressure", "ordered model built here: Na at 2a, BH4 at 2b with its -4 axis "
+                 "2008, 3127"), ("low temperature (below the ~190 K order-disorder transition), "
+                 "ambient pressure"), ("ordered model built here: Na at 2a, BH4 at 2b with its -4 axis "
                  "along c and its H atoms in the mirror planes (B-H 1.22 Å), P4_2/nmc; a small "
-                 "turn about c gives P-42_1c", "Na"),
-    "libh4": (62, {"BH4": 4}, "J.-Ph. Soulié, G. Renaudin, R. Černý, K. Yvon, J. Alloys Compd. 346, "
-              "200 (2002): orthorhombic LiBH4, Pnma, a = 7.17858, b = 4.43686, c = 6.80321 Å",
+                 "turn about c gives P-42_1c"), "Na"),
+    "libh4": (62, {"BH4": 4}, ("J.-Ph. Soulié, G. Renaudin, R. Černý, K. Yvon, J. Alloys Compd. 346, "
+              "200 (2002): orthorhombic LiBH4, Pnma, a = 7.17858, b = 4.43686, c = 6.80321 Å"),
               "room temperature, ambient pressure (below the 381 K transition to P6_3mc)",
-              "Li as published; each BH4 made a regular tetrahedron (B-H 1.22 Å) fitted (Kabsch) to the "
-              "published X-ray B and H positions (B-H spread 1.04-1.29 Å, fit RMSD 0.16 Å)", "Li"),
-    "li3ocl": (221, {}, "Y. Zhao, L. L. Daemen, JACS 134, 15042 (2012): Li3OCl antiperovskite, "
-               "a = 3.91 Å", "room temperature, ambient pressure", "Cl at 1a, O at 1b, Li at 3c", ""),
-    "na3obh4": (215, {"BH4": 1}, "Na3O(BH4) antiperovskite (Y. Sun et al., JACS 141, 5640 (2019)): "
-                "cubic, a ≈ 4.43 Å", "room temperature (BH4 disordered)",
+              ("Li as published; each BH4 made a regular tetrahedron (B-H 1.22 Å) fitted (Kabsch) to the "
+              "published X-ray B and H positions (B-H spread 1.04-1.29 Å, fit RMSD 0.16 Å)"), "Li"),
+    "li3ocl": (221, {}, ("Y. Zhao, L. L. Daemen, JACS 134, 15042 (2012): Li3OCl antiperovskite, "
+               "a = 3.91 Å"), "room temperature, ambient pressure", "Cl at 1a, O at 1b, Li at 3c", ""),
+    "na3obh4": (215, {"BH4": 1}, ("Na3O(BH4) antiperovskite (Y. Sun et al., JACS 141, 5640 (2019)): "
+                "cubic, a ≈ 4.43 Å"), "room temperature (BH4 disordered)",
                 "ordered model: BH4 on the corner with Td site symmetry, P-43m", ""),
-    "nh4cl": (215, {"NH4": 1}, "H. A. Levy, S. W. Peterson, Phys. Rev. 86, 766 (1952): ordered "
-              "ND4Cl, CsCl type, a = 3.87 Å", "below the order-disorder transition (~243 K)",
+    "nh4cl": (215, {"NH4": 1}, ("H. A. Levy, S. W. Peterson, Phys. Rev. 86, 766 (1952): ordered "
+              "ND4Cl, CsCl type, a = 3.87 Å"), "below the order-disorder transition (~243 K)",
               "N at 1a, Cl at 1b, H at 4e with N-H 1.03 Å, P-43m", ""),
 }
 

@@ -569,9 +569,9 @@ def _search_operations(numbers: np.ndarray, pos: np.ndarray, tol: float) -> np.n
                 f2h = f2.copy()
                 f2h[2] *= hand
                 m = f2h.T @ frame  # maps frame -> f2h
-                if _maps_onto_itself(numbers, pos, m, tol):
-                    if not any(np.allclose(m, q, atol=1e-6) for q in found):
-                        found.append(m)
+                if _maps_onto_itself(numbers, pos, m, tol) and not any(
+                        np.allclose(m, q, atol=1e-6) for q in found):
+                    found.append(m)
     return np.array(found)
 
 

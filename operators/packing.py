@@ -108,7 +108,7 @@ class Packing:
         """True when no pair involving an atom at index >= ``start`` (default: the atoms
         of the last entity added) is closer than its minimum distance. With the default,
         a last entity that does not fit is taken back out."""
-        kind, m = self._last
+        _, m = self._last
         first = self.n - m if start < 0 else start
         ratio = _overlap_kernel(self.pos[:self.n], self._inv, self.cell, self.types[:self.n],
                                 self.owner[:self.n], self.table, self._nsh, first, True)[0]

@@ -633,7 +633,7 @@ def _remove_index(g: Genome, i: int) -> Genome:
 
 
 def _drop_unused_kinds(g: Genome) -> Genome:
-    used = sorted(set(int(k) for k in g.unit_kind))
+    used = sorted({int(k) for k in g.unit_kind})
     if len(used) == len(g.kinds):
         return g
     remap = {k: i for i, k in enumerate(used)}

@@ -595,7 +595,7 @@ def test_seeds_are_relaxed_at_every_pressure_not_crossed():
     re-relaxed as a cross candidate (which turned the seed's own row into a duplicate)."""
     cfg = make_config(pressures=[0, 50], seeds=["xb12:Sr"], search={"max_evaluations": 12})
     cfg.pop("pressure")
-    search, evs = run_serial(cfg)
+    _, evs = run_serial(cfg)
     seeds = [e for e in evs if e.task.origin == "seed"]
     assert sorted(e.task.pressure for e in seeds) == [0.0, 50.0]
     assert all(e.status == "relaxed" for e in seeds)
@@ -627,8 +627,8 @@ def test_stop_at_enthalpy_ends_the_search_early():
     _, free = run_serial(make_config(search={"max_evaluations": 30}))
     told = [e for e in free if e.status == "relaxed"]
     target = sorted(e.result.enthalpy_per_atom for e in told)[len(told) // 2]  # the median
-    search, evs = run_serial(make_config(search={"max_evaluations": 30,
-                                                 "stop_at_enthalpy": target}))
+    search, _ = run_serial(make_config(search={"max_evaluations": 30,
+                                               "stop_at_enthalpy": target}))
     assert search.done and search.n_evaluated < 30
     assert search.best[50.0].enthalpy_per_atom <= target
 

@@ -92,7 +92,7 @@ def test_numba_kernel_matches_numpy_twin(reference):
 @pytest.mark.parametrize("reference", [True, False])
 def test_invariances(reference):
     rng = np.random.default_rng(3)
-    p = dict(rcut=8.0, reference_binning=reference)
+    p = {"rcut": 8.0, "reference_binning": reference}
     a = random_structure(rng)[:24]
     moved = a.copy()
     moved.translate(rng.normal(size=3))

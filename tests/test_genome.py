@@ -145,7 +145,7 @@ def test_topology_flags_collapsed_cage():
     b12 = get_unit("B12")
     pos = b12.positions.copy()
     pos[0] *= -0.05  # vertex pushed through the centre: new intra-unit bonds
-    ok, why = check_unit_topology(b12, pos)
+    ok, _ = check_unit_topology(b12, pos)
     assert not ok
 
 

@@ -112,6 +112,6 @@ def test_cli_units_list_and_show(tmp_path):
                    check=True, capture_output=True)
     assert unit_from_xyz(xyz).point_group == "Ih"
     bad = subprocess.run([sys.executable, "-m", "csp", "units", "show", "B13"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "unknown unit 'B13'" in bad.stderr
     assert "Traceback" not in bad.stderr
