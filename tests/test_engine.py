@@ -414,6 +414,14 @@ def test_restore_rebuilds_unconverged_parents(tmp_path):
         (p.candidate_id, p.converged) for p in search.population(50.0)]
     assert again.best[50.0].candidate_id == search.best[50.0].candidate_id
     assert again.ask().genome.equals(search.ask().genome)
+    # resumed with unconverged = "discard": the stopped relaxations are no parents now
+    strict = Search(parse_config(make_config(search={"max_evaluations": 20,
+                                                     "unconverged": "discard"})))
+    for c in store.candidates():
+        strict.restore(c.task, c.result, c.status, c.reason, pending=c.status == "pending")
+    assert strict.counts == search.counts  # the record is what it was
+    assert strict.population(50.0) and all(p.converged for p in strict.population(50.0))
+    assert strict.best[50.0].candidate_id == search.best[50.0].candidate_id
 
 
 def test_process_executor_completes_budget():
