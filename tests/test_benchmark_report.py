@@ -139,6 +139,32 @@ def test_shared_start_counts_seeds_decided_before_breeding():
     assert report.shared_start(ga, ["srb12"], 0.002) == []  # no random runs: no table
 
 
+def test_verdict_names_the_ratio_where_breeding_decides():
+    """The verdict adds the csp-random / csp-ga median over the systems whose ratio the
+    shared random start does not fix, and leaves out those it does."""
+    docs = []
+    # srb12: every GA seed hits inside its random start (ratio fixed at 1)
+    for s in (1, 2, 3):
+        docs += [_doc("srb12", "csp-ga", s, 2), _doc("srb12", "csp-random", s, 2)]
+    # nabh4t: GA hits after its start at 12, 16, 20 against 30, 40, > 60 for random
+    for s, (g, r) in enumerate(((12, 30), (16, 40), (20, None)), 1):
+        docs += [_doc("nabh4t", "csp-ga", s, g, budget=60),
+                 _doc("nabh4t", "csp-random", s, r, budget=60)]
+    for d in docs:
+        d["method_settings"] = {"initial_population": 10}
+    systems, methods = ["srb12", "nabh4t"], ["csp-ga", "csp-random"]
+    stats = report._stats(docs, 0.002)
+    extra = report.breeding_verdict(stats, docs, systems, 0.002)
+    assert extra == ["  Over the systems where breeding decides the median (the shared random "
+                     "start does not fix it): nabh4t 2.50; median 2.50."]
+    _, verdict = report.ratio_section(stats, systems, methods, {"csp-random": extra})
+    assert "target NOT MET" in verdict[0] and "= 1.75" in verdict[0]  # median of 1 and 2.5
+    assert verdict[1] == "  csp-ga does not need fewer relaxations than csp-random on: srb12."
+    assert verdict[2] == extra[0]
+    fixed_only = [d for d in docs if d["system"] == "srb12"]
+    assert report.breeding_verdict(stats, fixed_only, ["srb12"], 0.002) == []
+
+
 def test_paired_table_compares_seed_by_seed_with_a_sign_test():
     """Seed k of the GA against seed k of the random search: earlier / same / later,
     a miss counted past the budget, and the exact two-sided sign test over the seeds
@@ -161,17 +187,18 @@ def test_paired_table_compares_seed_by_seed_with_a_sign_test():
 
 
 def test_origin_table_splits_random_starts_from_each_operator():
-    doc = _doc("alphab", "csp-ga", 1, hits_at=4)
-    for r, origin, status in zip(doc["relaxations"], ("symmetric", "symmetric", "soft:soft",
-                                                      "rotation:rotation"),
-                                 ("relaxed", "failed", "duplicate", "relaxed")):
+    doc = _doc("alphab", "csp-ga", 1, hits_at=5)
+    for r, origin, status in zip(doc["relaxations"], ("symmetric", "symmetric", "symmetric",
+                                                      "soft:soft", "rotation:rotation"),
+                                 ("relaxed", "failed", "unconverged", "duplicate", "relaxed")):
         r.update(origin=origin, csp_status=status)
     lines = report.origin_table([doc, _doc("alphab", "csp-random", 1, 2)], ["alphab"])
-    # the last column: relaxations ending intact within 6 meV/atom of the reference
-    # (_doc puts every relaxation but the hit 50 meV/atom above it)
-    assert lines[2:] == ["| alphab | random start | 2 | 50% | 0% | 0% | 50% | 0% |",
-                         "| alphab | rotation | 1 | 100% | 0% | 0% | 0% | 100% |",
-                         "| alphab | soft | 1 | 0% | 100% | 0% | 0% | 0% |"]
+    # columns: new, duplicate, broken, stopped at the step cap (a parent), failed, and
+    # relaxations ending intact within 6 meV/atom of the reference (_doc puts every
+    # relaxation but the hit 50 meV/atom above it)
+    assert lines[2:] == ["| alphab | random start | 3 | 33% | 0% | 0% | 33% | 33% | 0% |",
+                         "| alphab | rotation | 1 | 100% | 0% | 0% | 0% | 0% | 100% |",
+                         "| alphab | soft | 1 | 0% | 100% | 0% | 0% | 0% | 0% |"]
     assert report.origin_table([_doc("alphab", "ase-ga", 1, 2)], ["alphab"]) == []
 
 
@@ -272,11 +299,13 @@ def test_committed_results_are_what_the_records_give(tmp_path):
 
 def test_ablation_rows_compare_a_variant_seed_by_seed(tmp_path):
     pytest.importorskip("matplotlib")
-    root, variant = tmp_path / "camp", tmp_path / "unconverged"
+    root, variant = tmp_path / "camp", tmp_path / "discard"
     plan = {(root, "nabh4t", "csp-ga"): (30, 12, None, 8),
             (root, "nabh4t", "csp-random"): (20, 40, 50, 8),
             # the variant: earlier on seeds 1 and 3, the same on 4, later on 2
-            (variant, "nabh4t", "csp-ga-unconverged"): (10, 25, 40, 8)}
+            (variant, "nabh4t", "csp-ga-discard"): (10, 25, 40, 8),
+            # a second system: the variant earlier on both seeds (no csp-random runs)
+            (root, "cab6", "csp-ga"): (4, 6), (variant, "cab6", "csp-ga-discard"): (1, 2)}
     for (where, system, method), hits in plan.items():
         for seed, at in enumerate(hits, 1):
             path = where / "runs" / system / method / f"seed{seed}.json"
@@ -288,12 +317,16 @@ def test_ablation_rows_compare_a_variant_seed_by_seed(tmp_path):
     text = out.read_text()
     rows = _table(text, "Ablations: variants of csp-ga")
     # variant medians (10, 25, 40, 8) -> 17.5; csp-ga (30, 12, >60, 8) -> 21; random 30
-    assert ("| unconverged | nabh4t | csp-ga-unconverged (000000000000) | 1-4 | 4/4, 17.5 | "
+    assert ("| discard | nabh4t | csp-ga-discard (000000000000) | 1-4 | 4/4, 17.5 | "
             "3/4, 21 | 4/4, 30 | 1.71 | 2 / 1 / 1 (p = 1.00) |") in rows
-    assert ("--systems nabh4t --methods csp-ga-unconverged --seeds 1 2 3 4 --budget 60"
+    assert "| discard | cab6 | csp-ga-discard (000000000000) | 1-2 | 2/2, 1.5 | 2/2, 5 | " \
+        "not run | not run | 2 / 0 / 0 (p = 0.50) |" in rows
+    # pooled over the systems: earlier on 4 of the 5 seeds that differ, p = 12 / 32
+    assert "| discard | **all systems** | | 6 seeds | | | | | 4 / 1 / 1 (p = 0.375) |" in rows
+    assert ("--systems nabh4t --methods csp-ga-discard --seeds 1 2 3 4 --budget 60"
             in text.split("## Ablations", 1)[1])
     verdict = text.split("## Verdict", 1)[1].split("\n## ", 1)[0]
-    assert "unconverged" not in verdict  # variants stay out of the verdict
+    assert "discard" not in verdict  # variants stay out of the verdict
     assert f"--ablation {variant}" in text.split("## Regenerate", 1)[1]
     assert report.main(["--outroot", str(root), "--out", str(out), "--plot",
                         str(tmp_path / "p.png"), "--ablation", str(tmp_path / "none")]) == 1

@@ -258,13 +258,13 @@ def test_unconverged_structures_are_parents_never_best():
     best = search.best[50.0]
     assert best.converged and best.enthalpy_per_atom == pytest.approx(min(relaxed))
     assert best.enthalpy_per_atom > low + 0.5
-    # the default policy records them as failures, as before
-    default, told = run("discard", False)
-    assert default.counts["unconverged"] == 0 and default.counts["failed"] > 0
-    assert all(p.converged for p in default.population(50.0))
+    # "discard" records them as failures
+    discard, told = run("discard", False)
+    assert discard.counts["unconverged"] == 0 and discard.counts["failed"] > 0
+    assert all(p.converged for p in discard.population(50.0))
     # a worker that keeps them anyway does not make them parents of a "discard" search
-    default, told = run("discard", True)
-    assert default.counts["unconverged"] == 0 and default.counts["failed"] > 0
+    discard, told = run("discard", True)
+    assert discard.counts["unconverged"] == 0 and discard.counts["failed"] > 0
 
 
 def test_a_converged_structure_is_never_the_duplicate_of_an_unconverged_one(srb12):
@@ -288,10 +288,10 @@ def test_a_converged_structure_is_never_the_duplicate_of_an_unconverged_one(srb1
 def test_unconverged_policy_is_validated():
     from csp.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"\[search\] unconverged must be one of 'discard', "
-                                          r"'breed', got 'keep'"):
+    with pytest.raises(ConfigError, match=r"\[search\] unconverged must be one of 'breed', "
+                                          r"'discard', got 'keep'"):
         parse_config(make_config(search={"unconverged": "keep"}))
-    assert parse_config(make_config()).search.unconverged == "discard"
+    assert parse_config(make_config()).search.unconverged == "breed"  # the default
 
 
 def test_hull_distances_by_hand():

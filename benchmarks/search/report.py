@@ -15,7 +15,7 @@ the commits and the commands that regenerate everything. The plot has one panel 
 system: the fraction of seeds that have hit by N relaxations, per method (AGOX-style
 step curves). ``--pilot`` systems (a first look with fewer seeds, e.g. larger cells) get
 their own section, on the seeds every method finished, and stay out of the verdict and
-the plot. ``--ablation`` outroots hold runs of csp-ga variants (e.g. ``csp-ga-unconverged``,
+the plot. ``--ablation`` outroots hold runs of csp-ga variants (e.g. ``csp-ga-discard``,
 or csp-ga at another commit), each compared seed by seed with the campaign's csp-ga and
 csp-random.
 """
@@ -46,7 +46,8 @@ NEAR = 0.006
 #: the hit tolerances of the sensitivity table, as multiples of --tolerance
 SENSITIVITY = (1.0, 2.0, 3.0)
 DESCRIPTIONS = {
-    "csp-ga": "csp's genetic algorithm (rigid units, symmetric random start, heredity/mutations)",
+    "csp-ga": "csp's genetic algorithm (rigid units, symmetric random start, heredity/mutations; "
+              "relaxations stopped at the step cap are parents, csp's default)",
     "csp-random": "csp's random symmetric search, `random_fraction = 1` (no variation: "
                   "AIRSS-style baseline)",
     "ase-ga": "ase-ga bulk GA with tags (molecular-crystal tutorial settings, unit-gathering "
@@ -168,9 +169,10 @@ def ratio_rows(stats: dict, systems: list[str], other: str) -> list[tuple[str, f
     return out
 
 
-def ratio_section(stats: dict, systems: list[str],
-                  methods: list[str]) -> tuple[list[str], list[str]]:
-    """Lines of the ratio table and the verdict lines."""
+def ratio_section(stats: dict, systems: list[str], methods: list[str],
+                  extra: dict | None = None) -> tuple[list[str], list[str]]:
+    """Lines of the ratio table and the verdict lines (``extra``: lines added to a
+    baseline's verdict)."""
     others = [m for m in methods if m != GA]
     if GA not in methods or not others:
         return [], ["csp-ga or a baseline is missing: no ratios."]
@@ -189,12 +191,12 @@ def ratio_section(stats: dict, systems: list[str],
         overall[o] = (overall[o], table_val)
     table.append("| **median over systems** | " + " | ".join(
         overall[o][1] for o in others) + " |")
-    return table, verdicts(overall, per)
+    return table, verdicts(overall, per, extra or {})
 
 
-def verdicts(overall: dict, per: dict) -> list[str]:
+def verdicts(overall: dict, per: dict, extra: dict) -> list[str]:
     """Plain statements on the issue's targets (GA >= 3x fewer than random, fewer than
-    ase-ga), including the systems where the GA does not win."""
+    ase-ga), including the systems where the GA does not win, and ``extra[baseline]``."""
     lines = []
     for o, target in ((RANDOM, TARGET_RANDOM_RATIO), ("ase-ga", 1.0)):
         if o not in overall:
@@ -216,6 +218,7 @@ def verdicts(overall: dict, per: dict) -> list[str]:
         if unknown:
             lines.append(f"  Undetermined (neither median within the budget) on: "
                          f"{', '.join(unknown)}; the median over systems leaves them out.")
+        lines += extra.get(o, [])
     return lines
 
 
@@ -242,6 +245,18 @@ def shared_start(runs: list[dict], systems: list[str], tol: float) -> list[str]:
               "csp-random hit at the same relaxation | seeds left to breeding (hit after P "
               "or not at all) | ratio fixed at 1 by the shared start |"),
              "|---|---|---|---|---|"]
+    for s, (pop, inside, same, n) in _start_hits(runs, systems, tol).items():
+        fixed = "yes" if 2 * len(inside) > n else "no"
+        lines.append(f"| {s} | {len(inside)}/{n} (P = {pop}) | {same}/{len(inside)} | "
+                     f"{n - len(inside)} | {fixed} |")
+    return lines if len(lines) > 2 else []
+
+
+def _start_hits(runs: list[dict], systems: list[str], tol: float) -> dict:
+    """Per system with csp-ga and csp-random runs of one initial population P:
+    (P, the csp-ga seeds that hit within the first P relaxations, how many of those
+    csp-random hit at the same relaxation, seeds)."""
+    out = {}
     for s, ga, rnd, seeds in _paired_runs(runs, systems):
         pops = {int(ga[k].get("method_settings", {}).get("initial_population", 0))
                 for k in seeds}
@@ -251,10 +266,25 @@ def shared_start(runs: list[dict], systems: list[str], tol: float) -> list[str]:
         hit = {k: first_hit(ga[k], tol) for k in seeds}
         inside = [k for k in seeds if hit[k] is not None and hit[k] <= pop]
         same = sum(first_hit(rnd[k], tol) == hit[k] for k in inside)
-        fixed = "yes" if 2 * len(inside) > len(seeds) else "no"
-        lines.append(f"| {s} | {len(inside)}/{len(seeds)} (P = {pop}) | {same}/{len(inside)} | "
-                     f"{len(seeds) - len(inside)} | {fixed} |")
-    return lines if len(lines) > 2 else []
+        out[s] = (pop, inside, same, len(seeds))
+    return out
+
+
+def breeding_verdict(stats: dict, runs: list[dict], systems: list[str],
+                     tol: float) -> list[str]:
+    """The csp-random / csp-ga ratio over the systems whose median the shared random
+    start does not fix (at most half the GA's seeds hit inside it): where breeding, not
+    the draws both methods share, decides the comparison."""
+    free = [s for s, (_, inside, _, n) in _start_hits(runs, systems, tol).items()
+            if 2 * len(inside) <= n]
+    rows = ratio_rows(stats, free, RANDOM)
+    vals = [v for _, v, _ in rows if math.isfinite(v)]
+    if not vals:
+        return []
+    bounded = any(t.startswith((">", "<")) for _, _, t in rows)
+    return [f"  Over the systems where breeding decides the median (the shared random start "
+            f"does not fix it): {', '.join(f'{s} {t}' for s, _, t in rows)}; median "
+            f"{statistics.median(vals):.2f}{' (includes bounds)' if bounded else ''}."]
 
 
 def paired_table(runs: list[dict], systems: list[str], tol: float) -> list[str]:
@@ -323,6 +353,7 @@ def ablation_table(ablations: list[tuple[str, list[dict]]], runs: list[dict],
         return f"{st['hits']}/{st['n']}, {_fmt_median(st)}"
 
     for name, docs in ablations:
+        pooled, rows = Counter(), 0
         for s, m in sorted({(d["system"], d["method"]) for d in docs}):
             var = {d["seed"]: d for d in docs if d["system"] == s and d["method"] == m}
             ga = {d["seed"]: d for d in runs if d["system"] == s and d["method"] == GA}
@@ -333,6 +364,8 @@ def ablation_table(ablations: list[tuple[str, list[dict]]], runs: list[dict],
             commits = ", ".join(c for c, _ in provenance(list(var.values()))["commits"])
             v_st = cell_stats([var[k] for k in seeds], tol)
             c = _paired_counts(var, ga, seeds, tol)
+            pooled.update(c)
+            rows += 1
             differ = c["earlier"] + c["later"]
             p = f" (p = {binomtest(c['earlier'], differ).pvalue:.2f})" if differ else ""
             r_seeds = [k for k in seeds if k in rnd]
@@ -346,6 +379,11 @@ def ablation_table(ablations: list[tuple[str, list[dict]]], runs: list[dict],
                          f"{cell([var[k] for k in seeds])} | {cell([ga[k] for k in seeds])} | "
                          f"{r_cell} | {r_text} | {c['earlier']} / {c['same']} / "
                          f"{c['later']}{p} |")
+        differ = pooled["earlier"] + pooled["later"]
+        if rows > 1 and differ:
+            lines.append(f"| {name} | **all systems** | | {sum(pooled.values())} seeds | | | | | "
+                         f"{pooled['earlier']} / {pooled['same']} / {pooled['later']} (p = "
+                         f"{binomtest(pooled['earlier'], differ).pvalue:.3f}) |")
     return lines if len(lines) > 2 else []
 
 
@@ -364,12 +402,13 @@ def _seed_text(seeds: list[int]) -> str:
 def origin_table(runs: list[dict], systems: list[str], near: float = NEAR) -> list[str]:
     """Per system: what csp-ga's relaxations became, random starts against each
     operator's children (csp's own status: a new structure, a duplicate of one already
-    found, broken units, failed), and how many ended intact within ``near`` eV/atom of
-    the reference (how often an origin lands next to the target). Empty without csp-ga
-    runs."""
+    found, broken units, stopped at the step cap and kept as a parent, failed), and how
+    many ended intact within ``near`` eV/atom of the reference (how often an origin lands
+    next to the target). Empty without csp-ga runs."""
     lines = [("| system | origin | relaxations | new structure | duplicate | broken units | "
-              f"failed | within {1000 * near:g} meV/atom of the reference |"),
-             "|---|---|---|---|---|---|---|---|"]
+              "stopped at the step cap (a parent) | failed | within "
+              f"{1000 * near:g} meV/atom of the reference |"),
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in systems:
         count: dict[str, Counter] = defaultdict(Counter)
         near_count: Counter = Counter()
@@ -385,7 +424,7 @@ def origin_table(runs: list[dict], systems: list[str], near: float = NEAR) -> li
             c = count[origin]
             n = sum(c.values())
             pct = [f"{100 * c[k] / n:.0f}%" for k in ("relaxed", "duplicate", "broken_units",
-                                                       "failed")]
+                                                       "unconverged", "failed")]
             pct.append(f"{100 * near_count[origin] / n:.0f}%")
             lines.append(f"| {s} | {origin} | {n} | " + " | ".join(pct) + " |")
     return lines if len(lines) > 2 else []
@@ -493,7 +532,9 @@ def provenance(runs: list[dict]) -> dict:
             "seeds": sorted({d["seed"] for d in runs}),
             "system_budgets": {d["system"]: d["budget"] for d in runs},
             "system_seeds": {s: tuple(sorted({d["seed"] for d in runs if d["system"] == s}))
-                             for s in {d["system"] for d in runs}}}
+                             for s in {d["system"] for d in runs}},
+            "system_methods": {s: {d["method"] for d in runs if d["system"] == s}
+                               for s in {d["system"] for d in runs}}}
 
 
 def _budget_groups(prov: dict, systems: list[str]) -> dict[tuple, list[str]]:
@@ -550,12 +591,18 @@ def cost_table(stats: dict, systems: list[str], methods: list[str], jobs: int = 
 
 
 def _run_commands(outroot: Path, systems, methods, prov: dict) -> list[str]:
-    """The run.py calls that make the runs: one per (budget, seeds) group of systems."""
+    """The run.py calls that make the runs: one per group of systems with the same
+    budget, seeds and methods run (of ``methods``)."""
     name = prov["specs"][0][0] if prov["specs"] else "cheap"
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for (budget, seeds), members in _budget_groups(prov, systems).items():
+        for s in members:
+            ran = prov["system_methods"].get(s, set(methods))
+            groups[(budget, seeds, tuple(m for m in methods if m in ran))].append(s)
     return [(f"python benchmarks/search/run.py --systems {' '.join(group)} --methods "
-             f"{' '.join(methods)} --seeds {' '.join(map(str, seeds))} --budget {budget} "
+             f"{' '.join(ms)} --seeds {' '.join(map(str, seeds))} --budget {budget} "
              f"--relaxer {name} --outroot {_shown(outroot)} --jobs 2")
-            for (budget, seeds), group in _budget_groups(prov, systems).items()]
+            for (budget, seeds, ms), group in groups.items()]
 
 
 def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
@@ -622,7 +669,8 @@ def document(runs, stats, systems, methods, args, pilot=(), ablations=()) -> str
                             if m in prov["method_commits"])
     else:
         commits = _commits(prov["commits"])
-    ratios, verdict = ratio_section(stats, systems, methods)
+    ratios, verdict = ratio_section(
+        stats, systems, methods, {RANDOM: breeding_verdict(stats, runs, systems, args.tolerance)})
     try:
         plot_ref = Path(args.plot).resolve().relative_to(Path(args.out).resolve().parent)
     except ValueError:
@@ -685,8 +733,9 @@ def document(runs, stats, systems, methods, args, pilot=(), ablations=()) -> str
         out += ["", "## What csp-ga's relaxations became, by origin", "",
                 ("csp's own verdict on each relaxation of csp-ga's runs (to the first hit): "
                  "a new structure, a duplicate of one already found (a relaxation spent "
-                 "re-finding a known minimum), broken units, or failed (not converged, "
-                 "collapsed)."), ""] + origins
+                 "re-finding a known minimum), broken units, stopped at the relaxer's step "
+                 "cap with its units intact (kept as a parent, never a hit), or failed "
+                 "(stopped with broken units, collapsed, no output)."), ""] + origins
     if pilot:
         out += ["", "## Pilot: larger cells", ""] + list(pilot)
     if ablations:

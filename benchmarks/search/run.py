@@ -16,7 +16,8 @@ reference of each system is relaxed once with the same relaxer and cached in
 fake`` checks the machinery in seconds (not physics).
 
 Methods: ``csp-ga``, ``csp-random`` (csp with random_fraction = 1),
-``csp-ga-unconverged`` (the GA breeding from relaxations stopped at the step cap), ``ase-ga``
+``csp-ga-discard`` (the GA recording relaxations stopped at the step cap as failures
+instead of breeding from them), ``ase-ga``
 (``ase-ga-reject``: broken-unit structures killed), ``pyxtal`` (``pyxtal-raw``: PyXtal's
 volumes as generated). Every process is single-threaded (OMP/MKL/OpenBLAS/numba/torch);
 ``--jobs N`` runs N runs at a time.
@@ -42,7 +43,7 @@ if str(HERE) not in sys.path:
 
 from systems import DEFAULT_BUDGET, DEFAULT_SYSTEMS, SYSTEMS, get_system
 
-METHODS = ("csp-ga", "csp-random", "csp-ga-unconverged", "ase-ga", "ase-ga-reject",
+METHODS = ("csp-ga", "csp-random", "csp-ga-discard", "ase-ga", "ase-ga-reject",
            "ase-ga-vanilla", "pyxtal", "pyxtal-raw")
 DEFAULT_METHODS = ("csp-ga", "csp-random", "ase-ga", "pyxtal")
 

@@ -1,8 +1,12 @@
 """csp's own methods: the genetic algorithm (``csp-ga``) and its random symmetric
 search (``csp-random``: ``random_fraction = 1``, every candidate a fresh random
-symmetric structure, no variation: the AIRSS-style baseline). ``csp-ga-unconverged`` is
-the GA with ``[search] unconverged = "breed"``: relaxations stopped at the relaxer's
-step cap are parents (an ablation; the hit criterion still needs a converged one).
+symmetric structure, no variation: the AIRSS-style baseline). The GA breeds from
+relaxations stopped at the relaxer's step cap (``[search] unconverged = "breed"``, csp's
+default; the hit criterion still needs a converged relaxation); ``csp-ga-discard`` is
+the GA that records them as failures (the ablation; csp-ga before 2026-12-06). Random
+search has no parents to feed, so it records them as failures too (``discard``: an
+unconverged random draw is a failed sample, as in AIRSS, and its runs are those of the
+committed records).
 
 Both run ``python -m csp run CONFIG --seed S --outdir DIR -q`` (``--resume`` when the
 directory holds a ``csp.db`` already), with a TOML written here for the system, then
@@ -33,7 +37,7 @@ from systems import GA_SETTINGS, System
 
 __all__ = ["METHODS", "config_text", "read_records", "relaxation_rows", "run_csp"]
 
-METHODS = ("csp-ga", "csp-random", "csp-ga-unconverged")
+METHODS = ("csp-ga", "csp-random", "csp-ga-discard")
 SPACEGROUPS = (2, 230)
 
 
@@ -50,7 +54,7 @@ def config_text(system: System, method: str, seed: int, budget: int, spec: dict,
     else:
         comp_text = f'composition = "{system.composition}"\nformula_units = {fu_text}\n'
     random_fraction = 1.0 if method == "csp-random" else 0.1
-    unconverged = "breed" if method == "csp-ga-unconverged" else "discard"
+    unconverged = _unconverged(method)
     relaxer = "\n".join(f"{k} = {json.dumps(v)}" for k, v in spec.items())
     return f"""# written by benchmarks/search/run_csp.py: {system.title}, {method}
 name = "{system.name} {method}"
@@ -72,11 +76,16 @@ unconverged = "{unconverged}"
 """
 
 
+def _unconverged(method: str) -> str:
+    """``[search] unconverged`` of a method: only the GA breeds from stopped relaxations."""
+    return "breed" if method == "csp-ga" else "discard"
+
+
 def settings(method: str) -> dict:
     """What the run file records about the method's configuration."""
     return {**GA_SETTINGS, "spacegroups": list(SPACEGROUPS),
             "random_fraction": 1.0 if method == "csp-random" else 0.1,
-            "unconverged": "breed" if method == "csp-ga-unconverged" else "discard",
+            "unconverged": _unconverged(method),
             "driver": "python -m csp run CONFIG --seed S --outdir DIR -q [--resume]"}
 
 
