@@ -644,12 +644,12 @@ class Search:
             return
         self.started[task.pressure] += 1
         ind = None
-        search = self.config.search
+        policy = self.config.search
         if result.genome is not None and (
                 status == "relaxed"
                 # a run resumed under another policy follows the policy it runs with now
-                or (status == "unconverged" and search.unconverged == "breed")
-                or (status == "broken_units" and search.broken_units == "keep")):
+                or (status == "unconverged" and policy.unconverged == "breed")
+                or (status == "broken_units" and policy.broken_units == "keep")):
             genome = Genome.from_dict(result.genome)
             ind = Individual(task.candidate_id, task.pressure, genome, result.enthalpy_per_atom,
                              composition_key(genome), self._fp(genome), self._fp_pre(task.genome),

@@ -155,8 +155,8 @@ def test_verdict_names_the_ratio_where_breeding_decides():
     systems, methods = ["srb12", "nabh4t"], ["csp-ga", "csp-random"]
     stats = report._stats(docs, 0.002)
     extra = report.breeding_verdict(stats, docs, systems, 0.002)
-    assert extra == ["  Over the systems where breeding decides the median (the shared random "
-                     "start does not fix it): nabh4t 2.50; median 2.50."]
+    assert extra == [("  Over the systems where breeding decides the median (the shared random "
+                      "start does not fix it): nabh4t 2.50; median 2.50.")]
     _, verdict = report.ratio_section(stats, systems, methods, {"csp-random": extra})
     assert "target NOT MET" in verdict[0] and "= 1.75" in verdict[0]  # median of 1 and 2.5
     assert verdict[1] == "  csp-ga does not need fewer relaxations than csp-random on: srb12."

@@ -53,8 +53,7 @@ def config_text(system: System, method: str, seed: int, budget: int, spec: dict,
                      f"min_atoms = {system.atoms[0]}\nmax_atoms = {system.atoms[1]}\n")
     else:
         comp_text = f'composition = "{system.composition}"\nformula_units = {fu_text}\n'
-    random_fraction = 1.0 if method == "csp-random" else 0.1
-    unconverged = _unconverged(method)
+    s = settings(method)  # what the run file records is what the TOML asks for
     relaxer = "\n".join(f"{k} = {json.dumps(v)}" for k, v in spec.items())
     return f"""# written by benchmarks/search/run_csp.py: {system.title}, {method}
 name = "{system.name} {method}"
@@ -66,26 +65,22 @@ pressure = {system.pressure}
 {relaxer}
 
 [search]
-population_size = {GA_SETTINGS['population_size']}
-initial_population = {GA_SETTINGS['initial_population']}
+population_size = {s['population_size']}
+initial_population = {s['initial_population']}
 max_evaluations = {budget}
-spacegroups = [{SPACEGROUPS[0]}, {SPACEGROUPS[1]}]
-random_fraction = {random_fraction}
+spacegroups = [{s['spacegroups'][0]}, {s['spacegroups'][1]}]
+random_fraction = {s['random_fraction']}
 broken_units = "reject"
-unconverged = "{unconverged}"
+unconverged = "{s['unconverged']}"
 """
 
 
-def _unconverged(method: str) -> str:
-    """``[search] unconverged`` of a method: only the GA breeds from stopped relaxations."""
-    return "breed" if method == "csp-ga" else "discard"
-
-
 def settings(method: str) -> dict:
-    """What the run file records about the method's configuration."""
+    """What the run file records about the method's configuration (only the GA breeds
+    from relaxations stopped at the step cap)."""
     return {**GA_SETTINGS, "spacegroups": list(SPACEGROUPS),
             "random_fraction": 1.0 if method == "csp-random" else 0.1,
-            "unconverged": _unconverged(method),
+            "unconverged": "breed" if method == "csp-ga" else "discard",
             "driver": "python -m csp run CONFIG --seed S --outdir DIR -q [--resume]"}
 
 
