@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -92,7 +92,8 @@ class SerialExecutor(Executor):
 class _RespawningPool(Executor):
     """A spawn-context ``ProcessPoolExecutor`` that replaces itself when a worker dies
     (killed by the OOM killer, a segfault in a native library, ...): the candidates in
-    flight come back as failed, the search goes on with fresh workers."""
+    flight come back with ``BrokenProcessPool`` (:func:`drive` relaxes each again alone),
+    the search goes on with fresh workers."""
 
     def __init__(self, workers: int, threads: int) -> None:
         self.n_workers = workers
@@ -224,8 +225,15 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
         on_idle: called before waiting for workers and before returning (e.g. commit).
         poll: seconds between stop checks while waiting, s.
 
+    A worker process that dies (OOM killer, segfault in a native library) breaks the
+    process pool and every relaxation in flight with it, though only one of them killed
+    it. Those relaxations are suspects: each is relaxed again *alone* (nothing else in
+    flight), so the one that kills its worker again is the culprit and fails with the
+    worker error, and the innocent ones get their real result.
+
     Returns:
-        (why it stopped: "budget" | "stalled" | "stopped", relaxations left in flight).
+        (why it stopped: "budget" | "stalled" | "stopped", relaxations left in flight or
+        waiting to be relaxed again).
     """
     from csp.build import BuildRequest, Built
     from csp.evaluate import Result
@@ -233,6 +241,8 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
     futures: dict[Future, Any] = {}
     stop = should_stop or (lambda: False)
     idle = on_idle or (lambda: None)
+    suspects: list = []  # relaxations in flight when a worker died: each is relaxed again alone
+    alone: list = []  # the suspect being relaxed alone (at most one)
 
     def relax(task) -> None:
         if on_pending:
@@ -245,7 +255,7 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
                 on_done(ev)
 
     def in_flight() -> int:
-        return sum(not isinstance(t, BuildRequest) for t in futures.values())
+        return sum(not isinstance(t, BuildRequest) for t in futures.values()) + len(suspects)
 
     for task in resubmit or []:
         futures[executor.submit(evaluate_fn, task)] = task
@@ -253,7 +263,11 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
         if stop():
             idle()
             return "stopped", in_flight()
-        while len(futures) < slots and search.budget_left > 0 and not search.done:
+        if suspects and not futures:  # the pool has drained: the next suspect runs alone
+            alone.append(suspects.pop(0))
+            futures[executor.submit(evaluate_fn, alone[0])] = alone[0]
+        while (not suspects and not alone and len(futures) < slots
+               and search.budget_left > 0 and not search.done):
             if build_fn is None:
                 task = search.ask()
                 rejected()
@@ -286,11 +300,20 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
                 if task is not None:
                     relax(task)
                 continue
+            was_alone = any(item is t for t in alone)
+            if was_alone:
+                alone.clear()
             try:
                 result = f.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker is a failed candidate
+                if isinstance(exc, BrokenExecutor) and not was_alone:
+                    log.warning("candidate %d was in flight when a worker died: it is relaxed "
+                                "again alone", item.candidate_id)
+                    suspects.append(item)
+                    continue
+                why = "died relaxing it alone" if was_alone else "error"
                 result = Result(candidate_id=item.candidate_id, status="failed",
-                                reason=f"crashed: worker error {type(exc).__name__}: {exc}",
+                                reason=f"crashed: worker {why} {type(exc).__name__}: {exc}",
                                 pressure_gpa=item.pressure)
             ev = search.tell(result)
             if on_done:
