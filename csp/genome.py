@@ -19,6 +19,7 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -529,7 +530,9 @@ class Genome:
     def to_dict(self, arrays: bool = False) -> dict:
         """Plain data (JSON-able lists); ``arrays=True`` keeps NumPy arrays (copies), which
         ASE's database stores as binary blobs, far faster than nested lists."""
-        conv = np.array if arrays else np.ndarray.tolist
+        def conv(a: np.ndarray) -> Any:
+            return np.array(a) if arrays else a.tolist()
+
         return {
             "cell": conv(self.cell),
             "kinds": [u.to_dict(arrays) for u in self.kinds],

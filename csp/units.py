@@ -50,6 +50,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
@@ -117,7 +118,8 @@ class Unit:
     positions: np.ndarray
     point_group: str
     charge: int = 0
-    bonds: np.ndarray = field(default=None)  # type: ignore[assignment]
+    # None asks __post_init__ to derive the bond graph; an array after construction
+    bonds: np.ndarray = field(default=None)  # type: ignore[arg-type]
     reference: str = ""
 
     def __post_init__(self) -> None:
@@ -200,7 +202,9 @@ class Unit:
 
     def to_dict(self, arrays: bool = False) -> dict:
         """Plain data (JSON-able lists; NumPy array copies with ``arrays=True``)."""
-        conv = np.array if arrays else np.ndarray.tolist
+        def conv(a: np.ndarray) -> Any:
+            return np.array(a) if arrays else a.tolist()
+
         return {
             "name": self.name,
             "numbers": conv(self.numbers),
@@ -464,13 +468,14 @@ def unit_from_xyz(path: str | Path, charge: int | None = None, name: str | None 
         name: unit name, default the file stem.
         point_group: Schoenflies symbol; found with pymatgen when omitted.
     """
+    from ase import Atoms
     from ase.io import read
 
     path = Path(path)
     if not path.is_file():
         raise UnitError(f"unit file {str(path)!r} does not exist")
     try:
-        atoms = read(path, format="xyz")
+        atoms = cast(Atoms, read(path, format="xyz"))  # no index: the last frame
     except Exception as exc:
         raise UnitError(f"cannot read unit file {str(path)!r}: {exc}") from exc
     first_lines = path.read_text().splitlines()[:2]
@@ -495,7 +500,7 @@ def find_point_group(numbers: np.ndarray, positions: np.ndarray, tol: float = 0.
 
     if len(numbers) == 1:
         return "Kh"
-    mol = Molecule([int(z) for z in numbers], np.asarray(positions))
+    mol = Molecule([chemical_symbols[int(z)] for z in numbers], np.asarray(positions))
     return str(PointGroupAnalyzer(mol, tolerance=tol, eigen_tolerance=1e-3).sch_symbol)
 
 
@@ -555,7 +560,7 @@ def _search_operations(numbers: np.ndarray, pos: np.ndarray, tol: float) -> np.n
         return np.array([np.eye(3)])
     ub = pos[b]
     frame = orthonormal_frame(ua, ub)
-    found = []
+    found: list[np.ndarray] = []
     for a2 in range(len(pos)):
         if numbers[a2] != numbers[a] or abs(r[a2] - r[a]) > tol:
             continue
