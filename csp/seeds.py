@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from ase import Atoms
@@ -321,7 +321,7 @@ def load_seed_atoms(name: str, substitute: dict[str, str] | None = None) -> Atom
     info = seed_info(name)
     with warnings.catch_warnings():  # ASE: "Occupancies present but no occupancy info"
         warnings.filterwarnings("ignore", message="Occupancies present", category=UserWarning)
-        atoms = read(DATA / f"{info.name}.cif")
+        atoms = cast(Atoms, read(DATA / f"{info.name}.cif"))  # no index: one Atoms
     if substitute:
         mapping = {}
         for old, new in substitute.items():
@@ -362,7 +362,7 @@ def load_seed(name_or_path: str, substitute: dict[str, str] | None = None,
         from ase.io import read
 
         try:
-            atoms = read(p)
+            atoms = cast(Atoms, read(p))  # no index: one Atoms (the last frame)
         except Exception as exc:  # noqa: BLE001 - any reader error is a bad file
             raise CspError(f"cannot read seed file {str(name_or_path)!r}: {exc}") from None
         if substitute:
@@ -408,7 +408,7 @@ def _prototype_atoms(name: str) -> Atoms:
     if p.is_file():
         from ase.io import read
 
-        return read(p)
+        return cast(Atoms, read(p))  # no index: one Atoms (the last frame)
     raise CspError(f"unknown prototype {name!r}: give one of {', '.join(PROTOTYPES)}, a "
                    "library seed or a structure file")
 
@@ -497,12 +497,12 @@ def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] |
             frac.append(f)
             continue
         unit = unit_of[k]
-        site = []
+        ops: list[np.ndarray] = []
         for r, t in zip(rot_frac, trans):
             diff = (r @ f + t - f + 0.5) % 1.0 - 0.5
             if np.abs(diff).max() < 1e-4:
-                site.append(a @ r @ ainv)
-        site = np.array(site)
+                ops.append(a @ r @ ainv)
+        site = np.array(ops)
         rot = site_orientation(unit, site, None)
         if rot is None:  # lower the symmetry: keep the proper rotations, then the identity
             proper = np.array([g for g in site if np.linalg.det(g) > 0])
