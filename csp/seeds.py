@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from ase import Atoms
@@ -24,6 +24,9 @@ from ase import Atoms
 from csp.errors import CspError
 from csp.genome import Genome
 from csp.units import orthonormal_frame
+
+if TYPE_CHECKING:
+    from spglib import SpglibDataset
 
 __all__ = [
     "PROTOTYPES",
@@ -141,8 +144,12 @@ def build_entry(name: str) -> Atoms:
                        spacegroup=166, cellpar=[4.9179, 4.9179, 12.5805, 90, 90, 120])
         import spglib
 
-        lat, pos, num = spglib.standardize_cell(
+        std = spglib.standardize_cell(
             (hexa.cell[:], hexa.get_scaled_positions(), hexa.numbers), to_primitive=True)
+        if std is None:
+            raise CspError(f"seed {name}: spglib cannot standardise the cell of "
+                           f"{hexa.get_chemical_formula()} ({spglib.get_error_message() or 'no error given'})")
+        lat, pos, num = std
         return Atoms(numbers=num, scaled_positions=pos, cell=lat, pbc=True)
     if name == "cab6":
         return crystal(["Ca", "B"], basis=[(0, 0, 0), (0.2019, 0.5, 0.5)], spacegroup=221,
@@ -249,17 +256,34 @@ def _regular_units(atoms: Atoms, unit_name: str) -> Atoms:
     return genome.to_atoms(wrap=True)
 
 
+def _symmetry_dataset(atoms: Atoms, symprec: float, what: str) -> SpglibDataset:
+    """spglib's symmetry dataset of ``atoms``.
+
+    Raises:
+        CspError: spglib finds none (it returns None, e.g. for atoms that overlap within
+            ``symprec`` or a degenerate cell); the message names ``what``, the formula and
+            ``symprec``.
+    """
+    import spglib
+
+    ds = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(),
+                                      atoms.numbers), symprec=symprec)
+    if ds is None:
+        why = spglib.get_error_message() or "overlapping atoms or a degenerate cell?"
+        raise CspError(f"{what}: spglib finds no symmetry for {atoms.get_chemical_formula()} "
+                       f"at symprec {symprec:g} ({why})")
+    return ds
+
+
 def write_library(directory: Path = DATA) -> None:
     """(Re)write the CIFs and index.json from :func:`build_entry` (developer tool)."""
-    import spglib
     from ase.io import write
 
     directory.mkdir(parents=True, exist_ok=True)
     index = {}
     for name, (sg, units, ref, cond, notes, placeholder) in _ENTRIES.items():
         atoms = build_entry(name)
-        found = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(),
-                                             atoms.numbers), symprec=0.01).number
+        found = _symmetry_dataset(atoms, 0.01, f"seed {name}").number
         if found != sg:
             raise CspError(f"seed {name}: spglib finds {found}, the entry says {sg}")
         path = directory / f"{name}.cif"
@@ -417,12 +441,10 @@ def _sites_to_replace(atoms: Atoms, replace: dict[str, str]) -> dict[int, Any]:
     """Atom index -> unit for a substitution recipe. A key is an element ("Cl": every Cl)
     or an element on one Wyckoff orbit of the crystal ("Li@c" or "Li@3c": the letter, as
     spglib assigns it at symprec 1e-3, decides; a multiplicity in front is for the reader)."""
-    import spglib
-
     from csp.units import get_unit
 
     syms = atoms.get_chemical_symbols()
-    ds = None
+    ds: SpglibDataset | None = None
     out: dict[int, Any] = {}
     for key, uname in replace.items():
         el, _, wyck = str(key).partition("@")
@@ -432,8 +454,7 @@ def _sites_to_replace(atoms: Atoms, replace: dict[str, str]) -> dict[int, Any]:
         chosen = [k for k, s in enumerate(syms) if s == el]
         if wyck:
             if ds is None:
-                ds = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(),
-                                                  atoms.numbers), symprec=1e-3)
+                ds = _symmetry_dataset(atoms, 1e-3, f"substitution {key}={uname}")
             letter = wyck.lstrip("0123456789")
             have = sorted({ds.wyckoffs[k] for k in chosen})
             chosen = [k for k in chosen if ds.wyckoffs[k] == letter]
@@ -460,7 +481,6 @@ def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] |
     group is not a subgroup of the unit's point group (an icosahedron on an m-3m site)
     the largest compatible subgroup is used and the crystal's symmetry is lowered.
     """
-    import spglib
     from ase.data import covalent_radii
 
     from csp.operators.generation import site_orientation
@@ -484,7 +504,7 @@ def substitute(atoms: Atoms, replace: dict[str, str], elements: dict[str, str] |
     host = atoms.copy()
     host.set_cell(atoms.cell[:] * scale, scale_atoms=True)
     cell = np.array(host.cell[:])
-    ds = spglib.get_symmetry_dataset((cell, host.get_scaled_positions(), host.numbers), symprec=1e-3)
+    ds = _symmetry_dataset(host, 1e-3, f"substitution {replace} (cell scaled by {scale:.3f})")
     rot_frac, trans = ds.rotations, ds.translations
     a = cell.T
     ainv = np.linalg.inv(a)

@@ -168,6 +168,18 @@ def test_substitution_of_one_wyckoff_orbit():
         substitute(load_seed_atoms("li3ocl"), {"Cl@1b": "BH4"})
 
 
+def test_wyckoff_substitution_where_spglib_finds_no_symmetry_is_a_csp_error():
+    """spglib returns None for a crystal whose every atom has a twin 1e-4 Å away; a
+    Wyckoff key then names the failure (it was an AttributeError on None.wyckoffs)."""
+    atoms = load_seed_atoms("li3ocl")
+    twin = atoms.copy()
+    twin.positions += [1e-4, 0.0, 0.0]
+    doubled = atoms + twin
+    with pytest.raises(CspError, match=r"Cl@a=BH4: spglib finds no symmetry for Cl2Li6O2 at "
+                                        r"symprec 0\.001"):
+        substitute(doubled, {"Cl@a": "BH4"})
+
+
 @pytest.mark.slow
 def test_substituted_srb12_relaxes_to_simple_cubic_at_50_gpa():
     pytest.importorskip("sevenn")
