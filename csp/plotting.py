@@ -78,6 +78,10 @@ def _label(hull: Hull, index: int) -> str:
     return "".join(f"({name}){k if k > 1 else ''}" for name, k in parts)
 
 
+# a label's candidate offset: (dx, dy) in points, horizontal and vertical alignment
+_Offset = tuple[float, float, str, str]
+
+
 def _place_labels(fig, ax, items, avoid) -> None:
     """Annotate without overlaps: each label goes to the first candidate offset (in
     points, preferred side first) whose box stays inside the axes and covers no other
@@ -92,10 +96,12 @@ def _place_labels(fig, ax, items, avoid) -> None:
         np.zeros((0, 2))
     axbox = ax.get_window_extent(renderer)
     pad = 2.0  # display pixels
-    placed = []
-    down = [(0, -9, "center", "top"), (9, -7, "left", "top"), (-9, -7, "right", "top"),
-            (11, 0, "left", "center"), (-11, 0, "right", "center")]
-    up = [(0, 9, "center", "bottom"), (9, 7, "left", "bottom"), (-9, 7, "right", "bottom")]
+    placed: list = []  # matplotlib Bbox of every label placed so far
+    down: list[_Offset] = [(0, -9, "center", "top"), (9, -7, "left", "top"),
+                          (-9, -7, "right", "top"), (11, 0, "left", "center"),
+                          (-11, 0, "right", "center")]
+    up: list[_Offset] = [(0, 9, "center", "bottom"), (9, 7, "left", "bottom"),
+                        (-9, 7, "right", "bottom")]
     far = [(dx, dy * 2.6, ha, va) for dx, dy, ha, va in down + up if dy] + \
           [(dx * 2.4, dy * 2.6, ha, va) for dx, dy, ha, va in down + up if dx and dy]
     for text, x, y, below in items:
@@ -127,6 +133,7 @@ def _place_labels(fig, ax, items, avoid) -> None:
                 ann.remove()
             if score == 0:
                 break
+        assert best is not None  # cands is never empty
         if best[3] >= len(down + up):  # a distant label gets a leader line to its point
             best[1].remove()
             make(*cands[best[3]], lead=True)
@@ -277,9 +284,9 @@ def plot_pressures(hulls: Sequence[Hull], path: str | Path, common_only: bool = 
             where.setdefault(key, r.fraction[-1])
             names.setdefault(key, _label(h, i))
         best_per.append(d)
-    keys = set.intersection(*(set(d) for d in best_per)) if common_only else \
+    shown = set.intersection(*(set(d) for d in best_per)) if common_only else \
         {k for d in best_per for k in d}
-    keys = sorted(keys, key=lambda k: (where[k], k))
+    keys = sorted(shown, key=lambda k: (where[k], k))
     xs = np.arange(len(keys))
     width = 0.8 / max(len(hulls), 1)
     for j, (h, d) in enumerate(zip(hulls, best_per)):
