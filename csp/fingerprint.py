@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -332,6 +332,9 @@ class Fingerprint:
     weights: np.ndarray
     params: FingerprintParams
     units: Fingerprint | None = None
+    # derived in __post_init__: the weighted, normalised values flattened, and the norm
+    _flat: np.ndarray = field(init=False, repr=False, compare=False)
+    _norm: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # sqrt(w_k) F_k / |.| stacked: the weighted cosine is then one dot product
@@ -351,13 +354,13 @@ def _fingerprint_points(labels: Sequence[str], pos: np.ndarray, cell: np.ndarray
     counts = np.bincount(types, minlength=len(names)).astype(float)
     volume = abs(np.linalg.det(cell))
     hist = _hist(pos, types, len(names), cell, p)
-    keys, vals, w = [], [], []
+    keys, vals, pair_counts = [], [], []
     for a in range(len(names)):
         for b in range(a, len(names)):
             keys.append((names[a], names[b]))
             vals.append(hist[a, b] * volume / (counts[a] * counts[b]) - 1.0)
-            w.append(counts[a] * counts[b])
-    w = np.array(w)
+            pair_counts.append(counts[a] * counts[b])
+    w = np.array(pair_counts)
     return Fingerprint(tuple(keys), np.array(vals), w / w.sum(), p)
 
 
@@ -478,7 +481,12 @@ def _stack(fps: Sequence[Fingerprint], part: str) -> np.ndarray:
     """The normalised vectors of a batch as rows, (n, width): each fingerprint's own
     vector when all share their pair keys, else embedded zero-padded in the union of
     keys (the per-common-key sum of :func:`cosine_distance`)."""
-    sel = [fp if part == "atoms" else fp.units for fp in fps]
+    sel: list[Fingerprint] = []
+    for fp in fps:
+        one = fp if part == "atoms" else fp.units
+        if one is None:
+            raise CspError(f"fingerprint batch: entry {len(sel)} has no {part} fingerprint")
+        sel.append(one)
     if all(fp.keys == sel[0].keys for fp in sel):
         return np.stack([fp._flat for fp in sel])
     layout = _Layout()
