@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -133,8 +133,8 @@ class Hull:
                 if missing:
                     raise CspError(f"no structure of end member(s) {missing} at "
                                    f"{pressure_gpa:g} GPa")
-                self.pd = CompoundPhaseDiagram(pd_entries, terminal,
-                                               normalize_terminal_compositions=True)
+                self.pd: PhaseDiagram = CompoundPhaseDiagram(
+                    pd_entries, terminal, normalize_terminal_compositions=True)
                 self._entry_of = {e.original_entry.attribute: e
                                   for e in self.pd.all_entries}
             else:
@@ -156,8 +156,10 @@ class Hull:
         self._hull_e: dict[str, float] = {}
         for rf, i in best.items():
             ent = self._entry_of[i]
-            self._hull_e[rf] = (self.entries[i].enthalpy_per_atom
-                                - self.pd.get_e_above_hull(ent) * self._scale(ent))
+            above = self.pd.get_e_above_hull(ent)  # None only with on_error="ignore"
+            if above is None:
+                raise CspError(f"hull: pymatgen gives no energy above the hull for {rf}")
+            self._hull_e[rf] = self.entries[i].enthalpy_per_atom - above * self._scale(ent)
 
     # --- per-atom bookkeeping (CompoundPhaseDiagram energies are per dummy atom)
     def _scale(self, ent) -> float:
@@ -207,7 +209,12 @@ class Hull:
                      - self.entries[best_i].enthalpy_per_atom)
 
     def stable_indices(self) -> list[int]:
-        stable = {e.attribute if not self.endmembers else e.original_entry.attribute
+        from pymatgen.analysis.phase_diagram import PDEntry, TransformedPDEntry
+
+        # pymatgen types stable_entries as Entry: they are the PDEntry built in __init__
+        # (attribute: the entry's index) or, with end members, their TransformedPDEntry
+        stable = {cast(int, cast(PDEntry, e).attribute) if not self.endmembers
+                  else cast(int, cast(TransformedPDEntry, e).original_entry.attribute)
                   for e in self.pd.stable_entries}
         return sorted(stable)
 
@@ -370,7 +377,7 @@ def _relax_rows(db_path: str | Path, rows: Iterable, pressure_gpa: float, relaxe
             if intact is not None:
                 kv["units_intact"] = intact
         data = {"genome": genome_data} if genome_data is not None and res.status == "relaxed" else {}
-        if data and intact is not None:
+        if intact is not None and genome_data is not None:  # relaxed with a genome (data)
             g0 = Genome.from_dict(genome_data)
             data = {"genome": g0.from_atoms(res.atoms)[0].to_dict()}
         new_id = db.write(res.atoms if res.atoms is not None else atoms, key_value_pairs=kv,
@@ -449,6 +456,6 @@ def hull_benchmark_entries(n: int, elements: Sequence[str], rng: np.random.Gener
         counts = rng.integers(0, max_atoms // len(elements) + 1, len(elements))
         if counts.sum() == 0:
             counts[0] = 1
-        comp = {el: int(c) for el, c in zip(elements, counts) if c}
+        comp: dict[str, float] = {el: int(c) for el, c in zip(elements, counts) if c}
         out.append(HullEntry(id=i, composition=comp, enthalpy_per_atom=float(rng.normal(-0.2, 0.3))))
     return out
