@@ -204,7 +204,8 @@ def spacegroup_of(atoms, symprec: float = 0.1) -> tuple[str, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            ds = spglib.get_symmetry_dataset(cell, symprec=symprec)
+            # spglib types the cell as nested Sequences; NumPy arrays are what it takes
+            ds = spglib.get_symmetry_dataset(cell, symprec=symprec)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - spglib raises on degenerate cells
         return "", 0
     if ds is None:
@@ -221,7 +222,7 @@ def worker_name() -> str:
 
 
 # ---------------------------------------------------------------------- evaluate
-def _outcome_fields(out: Any) -> dict:
+def _outcome_fields(out: Any) -> dict[str, Any]:
     def g(name: str, default: Any = float("nan")) -> Any:
         v = getattr(out, name, default)
         return default if v is None else v
@@ -263,8 +264,8 @@ def evaluate(task: Task, relaxer_spec: Any, workdir_root: str | Path | None = No
         Result with status "relaxed", "broken_units", "unconverged" or "failed".
     """
     t0 = time.perf_counter()
-    base = {"candidate_id": task.candidate_id, "pressure_gpa": task.pressure,
-            "worker": worker_name()}
+    base: dict[str, Any] = {"candidate_id": task.candidate_id, "pressure_gpa": task.pressure,
+                            "worker": worker_name()}
     workdir = None
     try:
         relaxer = make_relaxer(relaxer_spec)
