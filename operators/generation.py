@@ -193,6 +193,7 @@ def _random_cell(lattice_type: str, volume: float, rng: np.random.Generator,
     for _ in range(100):
         r = np.exp(rng.uniform(math.log(0.6), math.log(1.7), 3))  # axis ratios b/a, c/a
         ang = rng.uniform(*CELL_ANGLES, 3)
+        par: list[float]  # a, b, c (Å, before scaling), alpha, beta, gamma (degrees)
         if lattice_type == "cubic":
             par = [1, 1, 1, 90, 90, 90]
         elif lattice_type == "tetragonal":
@@ -509,30 +510,31 @@ def _symmetric(composition: Composition, number: int, v0: float, rng: np.random.
                 limits, composition.n_atoms * z)
     taken: set[int] = set()
     for key, obj, n in species:
-        is_unit = isinstance(obj, Unit)
+        unit = obj if isinstance(obj, Unit) else None
+        is_unit = unit is not None
         picks = _draw_partition(n * z, _choices(table, key, is_unit), table, taken, rng)
         if picks is None:
             raise _Retry(f"{key}: no Wyckoff partition of {n * z} in {table.symbol}")
         for i in picks:
             w = table.wyckoffs[i]
-            if is_unit:
-                sol = solve_site(obj, _cartesian(w.site_rot, conv_cell))
+            if unit is not None:
+                sol = solve_site(unit, _cartesian(w.site_rot, conv_cell))
                 if sol is None:
                     raise _Retry(f"{key} cannot be oriented on {w.label}")
                 ops = _cartesian(_orbit_rotations(number, i), conv_cell)
-                improper = _an_improper(obj)
+                improper = _an_improper(unit)
             for _ in range(ORBIT_TRIES if (w.dof > 0 or is_unit) else 1):
                 mark = p.mark()
                 rep = w.rep[:3, :3] @ rng.random(3) + w.rep[:3, 3]
                 orbit = (w.ops_rot @ rep + w.ops_tr) % 1.0
-                if is_unit:
+                if unit is not None:
                     rk = ops @ sol.draw(rng)
                     flip = np.linalg.det(rk) < 0
                     if flip.any():
                         if improper is None:
                             raise _Retry(f"chiral unit {key} on an improper orbit")
                         rk[flip] = rk[flip] @ improper
-                    k = kinds.index(obj)
+                    k = kinds.index(unit)
                     for c, r in zip(orbit, rk):
                         p.add_unit(k, c, r)
                 else:

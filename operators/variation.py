@@ -17,6 +17,7 @@ from csp.operators.packing import Packing
 from csp.operators.validity import Limits, cell_ok, check_genome
 
 from csp.genome import Genome, quat_to_matrix, random_quaternion
+from csp.units import Unit
 
 __all__ = [
     "AddBlock",
@@ -229,15 +230,15 @@ def _place(p: Packing, kind: str, obj: int, rng: np.random.Generator, tries: int
     holes = (holes[:tries] + rng.normal(0.0, 0.03, (min(tries, len(holes)), 3))) % 1.0
     order = rng.permutation(len(spots)) if len(spots) else np.zeros(0, int)
     where = [(spots[i][0] @ to_child) % 1.0 if to_child is not None else spots[i][0]
-             for i in order]
-    quats = [spots[i][1] for i in order]
+             for i in order.tolist()]
+    quats = [spots[i][1] for i in order.tolist()]
     n_new = len(holes) + tries
     where += list(holes) + list(rng.random((tries, 3)))
     if kind == "u":
         quats += list(random_quaternion(rng, n_new))
     rots = quat_to_matrix(np.array(quats)).reshape(-1, 3, 3) if kind == "u" else None
     for i, x in enumerate(where):
-        if kind == "u":
+        if rots is not None:  # kind == "u"
             p.add_unit(obj, x, rots[i], quat=quats[i])
         else:
             p.add_atom(obj, x)
@@ -293,8 +294,7 @@ class Strain:
                 continue
             if self.preserve_volume:
                 m /= np.linalg.det(m) ** (1 / 3)
-            child = reduce_cell(g.replace(cell=g.cell @ m))
-            child = _valid(child, self.limits)
+            child = _valid(reduce_cell(g.replace(cell=g.cell @ m)), self.limits)
             if child is not None:
                 return child
         return None
@@ -455,19 +455,19 @@ class AddBlock:
         ox = dict(self.oxidation) if self.oxidation is not None else None
         for _ in range(self.tries):
             kind, obj = choices[int(rng.integers(len(choices)))]
-            size = len(obj) if kind == "u" else 1
+            size = len(obj) if isinstance(obj, Unit) else 1  # kind "u": a Unit, "a": Z
             if len(g) + size > self.max_atoms:
                 continue
             if ox is not None:
                 q = g.charge(ox)
-                dq = obj.charge if kind == "u" else ox.get(chemical_symbols[obj])
+                dq = obj.charge if isinstance(obj, Unit) else ox.get(chemical_symbols[obj])
                 if q is None or dq is None or q + dq != 0:
                     continue
-            extra = obj.volume() if kind == "u" else atomic_volume(obj)
+            extra = obj.volume() if isinstance(obj, Unit) else atomic_volume(obj)
             grown = g.replace(cell=g.cell * ((g.volume + extra) / g.volume) ** (1 / 3))
-            p = Packing.from_genome(grown, self.limits, [obj] if kind == "u" else [],
-                                    [obj] if kind == "a" else [], extra_atoms=size)
-            if _place(p, kind, p.kind_index(obj) if kind == "u" else int(obj), rng,
+            p = Packing.from_genome(grown, self.limits, [obj] if isinstance(obj, Unit) else [],
+                                    [] if isinstance(obj, Unit) else [obj], extra_atoms=size)
+            if _place(p, kind, p.kind_index(obj) if isinstance(obj, Unit) else int(obj), rng,
                       self.insert_tries):
                 return p.genome()
         return None
@@ -494,12 +494,12 @@ class RemoveBlock:
             i = int(rng.integers(n))
             vol = (g.kinds[g.unit_kind[i]].volume() if i < g.n_units
                    else atomic_volume(int(g.atom_numbers[i - g.n_units])))
-            child = _remove_index(g, i)
-            if len(child) < self.min_atoms or not _charge_ok(child, ox):
+            smaller = _remove_index(g, i)
+            if len(smaller) < self.min_atoms or not _charge_ok(smaller, ox):
                 continue
-            scale = max(child.volume - vol, 0.5 * child.volume) / child.volume
-            child = _valid(_drop_unused_kinds(child.replace(cell=child.cell * scale ** (1 / 3))),
-                           self.limits)
+            scale = max(smaller.volume - vol, 0.5 * smaller.volume) / smaller.volume
+            shrunk = smaller.replace(cell=smaller.cell * scale ** (1 / 3))
+            child = _valid(_drop_unused_kinds(shrunk), self.limits)
             if child is not None:
                 return child
         return None
@@ -528,13 +528,13 @@ class Transmute:
             kind, obj = choices[int(rng.integers(len(choices)))]
             here = (("u", g.kinds[g.unit_kind[i]].name) if i < g.n_units
                     else ("a", int(g.atom_numbers[i - g.n_units])))
-            if here == (kind, obj.name if kind == "u" else obj):
+            if here == (kind, obj.name if isinstance(obj, Unit) else obj):
                 continue
             base = _remove_index(g, i)
-            child = _add(base, kind, obj, rng, at=pos[i])
-            if len(child) > self.max_atoms or not _charge_ok(child, ox):
+            swapped = _add(base, kind, obj, rng, at=pos[i])
+            if len(swapped) > self.max_atoms or not _charge_ok(swapped, ox):
                 continue
-            child = _valid(_drop_unused_kinds(child), self.limits)
+            child = _valid(_drop_unused_kinds(swapped), self.limits)
             if child is not None:
                 return child
         return None
@@ -585,13 +585,13 @@ class Redraw:
         return None
 
 
-def _blocks(g: Genome, names: tuple[str, ...]) -> list[tuple[str, object]]:
+def _blocks(g: Genome, names: tuple[str, ...]) -> list[tuple[str, Unit | int]]:
     """(kind, object) choices: ("u", Unit) or ("a", atomic number)."""
     from ase.data import atomic_numbers
 
     from csp.units import UnitError, get_unit
 
-    out: list[tuple[str, object]] = [("u", u) for u in g.kinds]
+    out: list[tuple[str, Unit | int]] = [("u", u) for u in g.kinds]
     out += [("a", int(z)) for z in np.unique(g.atom_numbers)]
     for name in names:
         n = name.strip("() ")
