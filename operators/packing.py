@@ -16,6 +16,7 @@ import numpy as np
 from csp.operators._kernels import _overlap_kernel, shift_range
 from csp.operators.validity import Limits, cell_ok, type_table
 
+from csp.errors import CspError
 from csp.genome import Genome, matrix_to_quat, quat_to_matrix
 from csp.units import Unit
 
@@ -81,7 +82,11 @@ class Packing:
                  quat: np.ndarray | None = None) -> None:
         """Place unit ``kind`` at a fractional centre with a rotation matrix or quaternion."""
         unit = self.kinds[kind]
-        rot = quat_to_matrix(quat) if rot is None else rot
+        if rot is None:
+            if quat is None:
+                raise CspError(f"packing: unit {unit.name!r} (kind {kind}) placed at {centre} "
+                               "needs a rotation matrix or a quaternion")
+            rot = quat_to_matrix(quat)
         m = len(unit)
         sl = slice(self.n, self.n + m)
         self.pos[sl] = np.asarray(centre) @ self.cell + unit.positions @ rot.T

@@ -28,7 +28,7 @@ from csp.errors import CspError
 
 __all__ = ["OPERATORS", "VARIABLE_COMPOSITION", "make_operator"]
 
-OPERATORS: dict[str, tuple[Callable[..., Any], float, int]] = {
+OPERATORS: dict[str, tuple[type[Any], float, int]] = {  # operator dataclasses
     "heredity": (Heredity, 0.40, 2),
     "rotation": (Rotation, 0.15, 1),
     "strain": (Strain, 0.15, 1),

@@ -34,7 +34,12 @@ def main() -> None:
     warnings.simplefilter("ignore")
     from pyxtal.symmetry import Group
 
-    groups, rep_rot, rep_tr, ops_rot, ops_tr, site_rot = [], [], [], [], [], []
+    groups: list[dict] = []
+    rep_rot: list[np.ndarray] = []
+    rep_tr: list[np.ndarray] = []
+    ops_rot: list[np.ndarray] = []
+    ops_tr: list[np.ndarray] = []
+    site_rot: list[np.ndarray] = []
     n_ops = n_site = 0
     for number in range(1, 231):
         g = Group(number)
