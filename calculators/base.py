@@ -122,7 +122,9 @@ class RelaxOutcome:
 
     @property
     def volume_per_atom(self) -> float:
-        return self.atoms.get_volume() / self.n_atoms if self.n_atoms else math.nan
+        if self.atoms is None or not self.n_atoms:
+            return math.nan
+        return self.atoms.get_volume() / self.n_atoms
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (no atoms)."""

@@ -44,7 +44,8 @@ _KBAR_PER_GPA = 10.0
 def kpoint_grid(cell: np.ndarray, spacing: float) -> tuple[int, int, int]:
     """Monkhorst-Pack grid with reciprocal spacing <= ``spacing`` (1/Å, 2π included)."""
     rec = 2 * np.pi * np.linalg.inv(cell).T
-    return tuple(max(1, math.ceil(np.linalg.norm(b) / spacing)) for b in rec)
+    n = [max(1, math.ceil(np.linalg.norm(b) / spacing)) for b in rec]
+    return n[0], n[1], n[2]
 
 
 def find_pseudopotentials(symbols: list[str], pseudo_dir: str,

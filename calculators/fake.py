@@ -21,6 +21,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 from ase import Atoms
@@ -34,7 +35,7 @@ EV_PER_GPA_A3 = 1.0 / 160.21766208
 
 
 #: the fake relaxer returns the relaxer protocol's own outcome type
-FakeOutcome = RelaxOutcome
+FakeOutcome: TypeAlias = RelaxOutcome
 
 
 @dataclass(frozen=True)

@@ -96,19 +96,20 @@ def run_program(profile: Profile, workdir: str | Path, input_name: str | None,
     t0 = time.perf_counter()
     try:
         with out_path.open("w") as out:
-            stdin = (wd / stdin_name).open() if stdin_name else subprocess.DEVNULL
+            stdin = (wd / stdin_name).open() if stdin_name else None
             try:
                 # its own process group: a timeout stops the whole tree (mpirun and its
                 # ranks, a shell and what it started), not only the direct child
                 proc = subprocess.Popen(argv, cwd=wd, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=stdin, env=env, start_new_session=True)
+                                        stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                        env=env, start_new_session=True)
                 try:
                     proc.wait(timeout=profile.timeout)
                 except BaseException:  # timeout, or this worker is being stopped
                     _kill_group(proc)
                     raise
             finally:
-                if stdin_name:
+                if stdin is not None:
                     stdin.close()
     except FileNotFoundError:
         return RunResult("missing", None, time.perf_counter() - t0, out_path,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ase import Atoms
-from csp.calculators.base import RelaxOutcome
+from csp.calculators.base import RelaxOutcome, StageRecord
 
 from csp.errors import CspError
 
@@ -59,7 +59,7 @@ class StagedRelaxer:
     def relax(self, atoms: Atoms, pressure_gpa: float, workdir: str | None = None,
               check: Callable[[Atoms], tuple[bool, str]] | None = None) -> RelaxOutcome:
         t0 = time.perf_counter()
-        records = []
+        records: list[StageRecord] = []
         current = atoms
         last: RelaxOutcome | None = None
         for i, (relaxer, name) in enumerate(zip(self.stages, self.names)):

@@ -257,9 +257,21 @@ def parse_vasprun(text: str) -> VasprunResult | None:
     def vectors(node) -> np.ndarray:
         return np.array([v.text.split() for v in node.findall("v")], float)
 
+    def child(parent: ET.Element, path: str) -> ET.Element:
+        """The element at ``path``; ValueError (a malformed file) when it is absent."""
+        found = parent.find(path)
+        if found is None:
+            raise ValueError(f"vasprun.xml has no {path}")
+        return found
+
+    def text_of(el: ET.Element) -> str:
+        if el.text is None:
+            raise ValueError(f"vasprun.xml has an empty <{el.tag}>")
+        return el.text
+
     try:
-        symbols = [rc.findall("c")[0].text.strip()
-                   for rc in root.find("atominfo/array[@name='atoms']/set").findall("rc")]
+        symbols = [text_of(rc.findall("c")[0]).strip()
+                   for rc in child(root, "atominfo/array[@name='atoms']/set").findall("rc")]
         calcs = root.findall("calculation")
         final = root.find("structure[@name='finalpos']")
         if not calcs or final is None:
@@ -274,10 +286,10 @@ def parse_vasprun(text: str) -> VasprunResult | None:
         scsteps = last.findall("scstep")
         step_cell = vectors(last.find("structure/crystal/varray[@name='basis']"))
         volume = abs(float(np.linalg.det(step_cell)))
-        h = float(last.find("energy/i[@name='e_fr_energy']").text)
-        sc = scsteps[-1].find("energy")
-        de = float(sc.find("i[@name='e_0_energy']").text) - float(
-            sc.find("i[@name='e_fr_energy']").text)
+        h = float(text_of(child(last, "energy/i[@name='e_fr_energy']")))
+        sc = child(scsteps[-1], "energy")
+        de = (float(text_of(child(sc, "i[@name='e_0_energy']")))
+              - float(text_of(child(sc, "i[@name='e_fr_energy']"))))
         energy = h - pstress_gpa * GPa * volume + de
         stress = last.find("varray[@name='stress']")
         pressure = (float(np.trace(vectors(stress))) / 3 / _KB_PER_GPA
