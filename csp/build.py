@@ -120,8 +120,10 @@ class Builder:
             operators = {n: op for n, (op, _w, _k) in build_operators(config).items()}
         self.operators = operators
         if fingerprint is None:
-            from csp.fingerprint import fingerprint_shape as fingerprint
-        self.fingerprint = fingerprint
+            from csp.fingerprint import fingerprint_shape
+
+            fingerprint = fingerprint_shape
+        self.fingerprint: Callable = fingerprint
         names = {b.strip("()") for b in self.space.blocks if b.startswith("(")}
         self._unit_blocks = names
         self._atom_blocks = {b for b in self.space.blocks if not b.startswith("(")}

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -607,9 +608,9 @@ def parse_config(d: dict, base_dir: str | Path | None = None, source: str = "") 
 
 def parse_toml(text: str, base_dir: str | Path | None = None, source: str = "") -> Config:
     """Parse and validate TOML text (see :func:`parse_config`)."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
 
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _find(args: argparse.Namespace) -> int:
+    from ase import Atoms
     from ase.io import read
 
     from csp.errors import CspError
@@ -28,7 +30,7 @@ def _find(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CspError(f"structure file {args.structure!r} does not exist")
     try:
-        atoms = read(path)
+        atoms = cast(Atoms, read(path))  # no index: one Atoms (the last frame)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
         raise CspError(f"cannot read {args.structure!r}: {exc}") from None
     units = [get_unit(n) for n in args.units.split(",")] if args.units else None

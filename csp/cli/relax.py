@@ -33,11 +33,12 @@ def _relaxer_spec(arg: str, fmax, steps):
         if not path.is_file():
             raise CspError(f"--relaxer file {arg!r} does not exist")
         try:
-            spec = tomllib.loads(path.read_text()).get("relaxer")
+            table = tomllib.loads(path.read_text()).get("relaxer")
         except tomllib.TOMLDecodeError as exc:
             raise CspError(f"--relaxer file {arg!r}: {exc}") from None
-        if not isinstance(spec, dict):
+        if not isinstance(table, dict):
             raise CspError(f"--relaxer file {arg!r} has no [relaxer] table")
+        spec = table
     else:
         spec = {"name": arg}
     if fmax is not None:
