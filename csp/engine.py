@@ -278,7 +278,8 @@ class Search:
             if self.config.composition.variable:
                 phases = [i for i in self.individuals[p] if i.fitness <= 1e-6 and i.converged]
             else:
-                phases = [self.best[p]] if self.best[p] is not None else []
+                best = self.best[p]
+                phases = [best] if best is not None else []
             for ind in phases:
                 # seeds are relaxed at every pressure already (as seeds)
                 if ind.origin in ("cross", "seed"):
@@ -371,7 +372,8 @@ class Search:
             return BuildRequest(cid, pressure, self.seed)
         names = list(self.operators)
         w = np.array([self._effective_weight(n) for n in names])
-        tries, parents = [], {}
+        tries: list[tuple[str, tuple[int, ...]]] = []
+        parents: dict[int, Genome] = {}
         for k in rng.choice(len(names), size=OPERATOR_TRIES, p=w / w.sum()):
             name = names[int(k)]
             chosen = self.tournament(rng, pop, self.operators[name].n_parents)
@@ -667,7 +669,8 @@ class Search:
             inds = [p for p in self.individuals[pressure] if p.breed]
             size, cap = self.config.search.population_size, self.config.search.max_per_composition
             if self.config.composition.variable and cap:
-                pop, taken = [], {}
+                pop = []
+                taken: dict[str, int] = {}
                 for ind in sorted(inds, key=lambda p: (p.fitness, p.candidate_id)):
                     key = ind.genome.reduced_formula  # Ca8 and Ca9 are both "Ca"
                     if taken.get(key, 0) < cap:
