@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "THREAD_ENV",
@@ -166,7 +166,8 @@ def _serial_ase() -> None:
     import ase.parallel
 
     if getattr(ase.parallel.world, "size", 1) != 1:
-        ase.parallel.world = ase.parallel.DummyMPI()
+        # ASE types world as its MPI wrapper; DummyMPI is its serial stand-in
+        ase.parallel.world = ase.parallel.DummyMPI()  # type: ignore[assignment]
 
 
 def mpi_rank() -> int:
@@ -188,7 +189,9 @@ def mpi_executor() -> Iterator[Executor | None]:
     with MPICommExecutor(MPI.COMM_WORLD, root=0) as ex:
         if ex is not None:
             ex.n_workers = MPI.COMM_WORLD.Get_size() - 1  # type: ignore[attr-defined]
-        yield ex
+        # mpi4py's stub says __enter__ gives the MPICommExecutor; it gives the root an
+        # MPIPoolExecutor (a concurrent.futures.Executor) and the other ranks None
+        yield cast("Executor | None", ex)
 
 
 def mpi_abort(code: int = 1) -> None:
