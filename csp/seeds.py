@@ -147,8 +147,9 @@ def build_entry(name: str) -> Atoms:
         std = spglib.standardize_cell(
             (hexa.cell[:], hexa.get_scaled_positions(), hexa.numbers), to_primitive=True)
         if std is None:
+            why = spglib.get_error_message() or "no error given"
             raise CspError(f"seed {name}: spglib cannot standardise the cell of "
-                           f"{hexa.get_chemical_formula()} ({spglib.get_error_message() or 'no error given'})")
+                           f"{hexa.get_chemical_formula()} ({why})")
         lat, pos, num = std
         return Atoms(numbers=num, scaled_positions=pos, cell=lat, pbc=True)
     if name == "cab6":
