@@ -139,7 +139,9 @@ class RelaxOutcome:
 class Relaxer(Protocol):
     """Anything with ``relax(atoms, pressure_gpa, workdir) -> RelaxOutcome``."""
 
-    name: str
+    @property
+    def name(self) -> str:  # read-only: a frozen dataclass's field satisfies it
+        ...
 
     def relax(self, atoms: Atoms, pressure_gpa: float, workdir: str | None = None) -> RelaxOutcome:
         ...

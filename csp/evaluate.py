@@ -16,12 +16,15 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csp.errors import CspError
 from csp.genome import Genome
+
+if TYPE_CHECKING:
+    from csp.calculators.base import Relaxer
 
 __all__ = ["Result", "Task", "evaluate", "make_relaxer", "spacegroup_of", "validate_relaxer"]
 
@@ -177,7 +180,7 @@ def make_relaxer(spec: Any) -> Any:
     if d.get("name") == "fake":
         from csp.calculators.fake import FakeRelaxer
 
-        relaxer = FakeRelaxer.from_spec(d)
+        relaxer: Relaxer = FakeRelaxer.from_spec(d)
     else:
         try:
             from csp.calculators import get_relaxer

@@ -510,31 +510,31 @@ def _symmetric(composition: Composition, number: int, v0: float, rng: np.random.
                 limits, composition.n_atoms * z)
     taken: set[int] = set()
     for key, obj, n in species:
-        unit = obj if isinstance(obj, Unit) else None
-        is_unit = unit is not None
+        is_unit = isinstance(obj, Unit)
         picks = _draw_partition(n * z, _choices(table, key, is_unit), table, taken, rng)
         if picks is None:
             raise _Retry(f"{key}: no Wyckoff partition of {n * z} in {table.symbol}")
         for i in picks:
             w = table.wyckoffs[i]
-            if unit is not None:
-                sol = solve_site(unit, _cartesian(w.site_rot, conv_cell))
-                if sol is None:
+            if isinstance(obj, Unit):
+                orientations = solve_site(obj, _cartesian(w.site_rot, conv_cell))
+                if orientations is None:
                     raise _Retry(f"{key} cannot be oriented on {w.label}")
+                sol = orientations
                 ops = _cartesian(_orbit_rotations(number, i), conv_cell)
-                improper = _an_improper(unit)
+                improper = _an_improper(obj)
             for _ in range(ORBIT_TRIES if (w.dof > 0 or is_unit) else 1):
                 mark = p.mark()
                 rep = w.rep[:3, :3] @ rng.random(3) + w.rep[:3, 3]
                 orbit = (w.ops_rot @ rep + w.ops_tr) % 1.0
-                if unit is not None:
+                if isinstance(obj, Unit):
                     rk = ops @ sol.draw(rng)
                     flip = np.linalg.det(rk) < 0
                     if flip.any():
                         if improper is None:
                             raise _Retry(f"chiral unit {key} on an improper orbit")
                         rk[flip] = rk[flip] @ improper
-                    k = kinds.index(unit)
+                    k = kinds.index(obj)
                     for c, r in zip(orbit, rk):
                         p.add_unit(k, c, r)
                 else:

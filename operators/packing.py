@@ -35,7 +35,7 @@ class Packing:
         capacity: most atoms the packing will hold.
     """
 
-    def __init__(self, cell: np.ndarray, kinds: Sequence[Unit], numbers: Sequence[int],
+    def __init__(self, cell: np.ndarray, kinds: Sequence[Unit], numbers: Sequence[int] | np.ndarray,
                  limits: Limits, capacity: int) -> None:
         self.cell = np.ascontiguousarray(cell, dtype=float)
         self.kinds = list(kinds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     import tempfile
 
     import spglib
+    from ase import Atoms
     from ase.io import read, write
 
     from csp.calculators import get_relaxer
@@ -61,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     if not src.is_file():
         raise CspError(f"structure file {args.structure!r} does not exist")
     try:
-        atoms = read(src)
+        atoms = cast(Atoms, read(src))  # no index: one Atoms (the last frame)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
         raise CspError(f"cannot read {args.structure!r}: {exc}") from None
     if args.pressure < 0:
