@@ -606,13 +606,19 @@ def parse_config(d: dict, base_dir: str | Path | None = None, source: str = "") 
     return cfg
 
 
-def parse_toml(text: str, base_dir: str | Path | None = None, source: str = "") -> Config:
-    """Parse and validate TOML text (see :func:`parse_config`)."""
+def toml_module() -> Any:
+    """The TOML reader: ``tomllib`` (Python >= 3.11) or its backport ``tomli`` (3.10, a
+    dependency there), whose ``loads`` and ``TOMLDecodeError`` are the same."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # Python 3.10
         import tomli as tomllib
+    return tomllib
 
+
+def parse_toml(text: str, base_dir: str | Path | None = None, source: str = "") -> Config:
+    """Parse and validate TOML text (see :func:`parse_config`)."""
+    tomllib = toml_module()
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -27,9 +27,10 @@ def _relaxer_spec(arg: str, fmax, steps):
     spec: dict
     path = Path(arg)
     if path.suffix == ".toml":
-        import tomllib
-
+        from csp.config import toml_module
         from csp.errors import CspError
+
+        tomllib = toml_module()
 
         if not path.is_file():
             raise CspError(f"--relaxer file {arg!r} does not exist")
