@@ -245,7 +245,7 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
     stop = should_stop or (lambda: False)
     idle = on_idle or (lambda: None)
     suspects: list = []  # relaxations in flight when a worker died: each is relaxed again alone
-    alone: list = []  # the suspect being relaxed alone (at most one)
+    alone: Any = None  # the suspect being relaxed alone
 
     def relax(task) -> None:
         if on_pending:
@@ -267,9 +267,9 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
             idle()
             return "stopped", in_flight()
         if suspects and not futures:  # the pool has drained: the next suspect runs alone
-            alone.append(suspects.pop(0))
-            futures[executor.submit(evaluate_fn, alone[0])] = alone[0]
-        while (not suspects and not alone and len(futures) < slots
+            alone = suspects.pop(0)
+            futures[executor.submit(evaluate_fn, alone)] = alone
+        while (not suspects and alone is None and len(futures) < slots
                and search.budget_left > 0 and not search.done):
             if build_fn is None:
                 task = search.ask()
@@ -303,9 +303,9 @@ def drive(search: Any, executor: Executor, evaluate_fn: Callable, *, slots: int,
                 if task is not None:
                     relax(task)
                 continue
-            was_alone = any(item is t for t in alone)
+            was_alone = item is alone
             if was_alone:
-                alone.clear()
+                alone = None
             try:
                 result = f.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker is a failed candidate
