@@ -350,11 +350,11 @@ def _relax_rows(db_path: str | Path, rows: Iterable, pressure_gpa: float, relaxe
         wd = Path(workroot) / f"{origin}_{row.id}_{pressure_gpa:g}GPa"
         wd.mkdir(parents=True, exist_ok=True)
         res = relaxer.relax(atoms, pressure_gpa, str(wd))
-        intact = None
+        intact, refit = None, None
         genome_data = row.data.get("genome") if row.data else None
         if res.status == "relaxed" and genome_data is not None:
             try:
-                _, report = Genome.from_dict(genome_data).from_atoms(res.atoms)
+                refit, report = Genome.from_dict(genome_data).from_atoms(res.atoms)
                 intact = bool(report.intact)
             except CspError:
                 intact = None
@@ -377,9 +377,8 @@ def _relax_rows(db_path: str | Path, rows: Iterable, pressure_gpa: float, relaxe
             if intact is not None:
                 kv["units_intact"] = intact
         data = {"genome": genome_data} if genome_data is not None and res.status == "relaxed" else {}
-        if intact is not None and genome_data is not None:  # relaxed with a genome (data)
-            g0 = Genome.from_dict(genome_data)
-            data = {"genome": g0.from_atoms(res.atoms)[0].to_dict()}
+        if refit is not None:  # the relaxed genome, units re-fitted above
+            data = {"genome": refit.to_dict()}
         new_id = db.write(res.atoms if res.atoms is not None else atoms, key_value_pairs=kv,
                           data=data)
         out.append({"source_id": row.id, "id": new_id, "formula": row.formula,

@@ -14,6 +14,7 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
 from csp.errors import CspError
+from csp.genome import Genome
 from csp.hull import Hull, HullEntry, hull_benchmark_entries, quench
 
 
@@ -135,13 +136,23 @@ def test_quench_rerelaxes_hull_phases(tmp_path):
         if sym == "CuAl":
             a.symbols[1] = "Al"
         out = rel.relax(a, 10.0)
+        genome = Genome.from_units(out.atoms.cell[:], [], np.zeros((0, 3)), np.zeros((0, 4)),
+                                   out.atoms.numbers, out.atoms.get_scaled_positions())
         db.write(out.atoms, status="relaxed", enthalpy_per_atom=out.enthalpy_per_atom,
-                 pressure_gpa=10.0, units_intact=True, spacegroup="")
+                 pressure_gpa=10.0, units_intact=True, spacegroup="",
+                 data={"genome": genome.to_dict()})
     done = quench(tmp_path / "csp.db", 10.0, 0.0, rel, max_ehull=1.0, workroot=tmp_path / "w")
     assert {d["formula"] for d in done} == {"Cu", "Al", "AlCu"}
     assert all(d["status"] == "relaxed" and np.isfinite(d["e_above_hull"]) for d in done)
     rows = list(connect(str(tmp_path / "csp.db")).select(origin="quench"))
     assert len(rows) == 3 and all(abs(r.pressure_gpa) < 1e-12 for r in rows)
+    # each quenched row keeps its genome re-fitted to the relaxed (0 GPa) cell and atoms
+    for r in rows:
+        assert r.units_intact
+        g = Genome.from_dict(r.data["genome"]).to_atoms()
+        assert np.allclose(g.cell[:], r.cell[:]) and (g.numbers == r.numbers).all()
+        d = g.get_scaled_positions() - r.toatoms().get_scaled_positions()
+        assert np.allclose(d - np.round(d), 0.0, atol=1e-8)  # the same sites, modulo the cell
     # quenched to 0 GPa, the cells expand
     v10 = {r.formula: r.volume / r.natoms for r in connect(str(tmp_path / "csp.db")).select(pressure_gpa=10.0)}
     for r in rows:
