@@ -19,14 +19,13 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols, covalent_radii
 
 from csp.errors import CspError
-from csp.units import BOND_FACTOR, Unit, orthonormal_frame
+from csp.units import BOND_FACTOR, Unit, array_data, orthonormal_frame
 
 __all__ = [
     "FitReport",
@@ -530,17 +529,14 @@ class Genome:
     def to_dict(self, arrays: bool = False) -> dict:
         """Plain data (JSON-able lists); ``arrays=True`` keeps NumPy arrays (copies), which
         ASE's database stores as binary blobs, far faster than nested lists."""
-        def conv(a: np.ndarray) -> Any:
-            return np.array(a) if arrays else a.tolist()
-
         return {
-            "cell": conv(self.cell),
+            "cell": array_data(self.cell, arrays),
             "kinds": [u.to_dict(arrays) for u in self.kinds],
-            "unit_kind": conv(self.unit_kind),
-            "unit_centres": conv(self.unit_centres),
-            "unit_quats": conv(self.unit_quats),
-            "atom_numbers": conv(self.atom_numbers),
-            "atom_frac": conv(self.atom_frac),
+            "unit_kind": array_data(self.unit_kind, arrays),
+            "unit_centres": array_data(self.unit_centres, arrays),
+            "unit_quats": array_data(self.unit_quats, arrays),
+            "atom_numbers": array_data(self.atom_numbers, arrays),
+            "atom_frac": array_data(self.atom_frac, arrays),
         }
 
     @classmethod

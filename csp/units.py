@@ -99,6 +99,12 @@ def bond_graph(numbers: np.ndarray, positions: np.ndarray,
     return np.stack([i, j], axis=1).astype(np.int64) if len(i) else np.zeros((0, 2), np.int64)
 
 
+def array_data(a: np.ndarray, arrays: bool) -> Any:
+    """An array as persisted data: a NumPy copy (``arrays=True``, which ASE's database
+    stores as a binary blob) or nested lists (JSON)."""
+    return np.array(a) if arrays else a.tolist()
+
+
 @dataclass(frozen=True, eq=False)
 class Unit:
     """A rigid building block in its body frame.
@@ -202,16 +208,13 @@ class Unit:
 
     def to_dict(self, arrays: bool = False) -> dict:
         """Plain data (JSON-able lists; NumPy array copies with ``arrays=True``)."""
-        def conv(a: np.ndarray) -> Any:
-            return np.array(a) if arrays else a.tolist()
-
         return {
             "name": self.name,
-            "numbers": conv(self.numbers),
-            "positions": conv(self.positions),
+            "numbers": array_data(self.numbers, arrays),
+            "positions": array_data(self.positions, arrays),
             "point_group": self.point_group,
             "charge": self.charge,
-            "bonds": conv(self.bonds),
+            "bonds": array_data(self.bonds, arrays),
             "reference": self.reference,
         }
 
