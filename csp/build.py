@@ -74,6 +74,10 @@ class Built:
         error: why nothing could be built ("" on success).
         fatal: no structure of the search's compositions can be generated at all (the
             search cannot go on); False for a crash of this one candidate.
+        fresh: a new symmetric structure (a random draw in a space group, or an
+            operator's child that is one, ``draws_symmetric`` on the operator): the engine
+            relaxes it from a distorted copy, since its symmetry would hold the relaxation
+            at saddle points of the group.
     """
 
     candidate_id: int
@@ -86,6 +90,7 @@ class Built:
     fingerprint: Any = field(default=None, repr=False)
     error: str = ""
     fatal: bool = False
+    fresh: bool = False
 
 
 class Builder:
@@ -168,14 +173,15 @@ class Builder:
                     and not check_genome(child, self.limits)[0]):
                 continue
             return Built(request.candidate_id, request.pressure, child, name, name, tuple(ids),
-                         fingerprint=self.fingerprint(child))
+                         fingerprint=self.fingerprint(child),
+                         fresh=bool(getattr(op, "draws_symmetric", False)))
         try:
             genome, sg = self.random_genome(rng, request.pressure)
         except CspError as exc:
             return Built(request.candidate_id, request.pressure, None, error=str(exc), fatal=True)
         return Built(request.candidate_id, request.pressure, genome,
                      "symmetric" if sg else "random", spacegroup_target=sg,
-                     fingerprint=self.fingerprint(genome))
+                     fingerprint=self.fingerprint(genome), fresh=sg > 1)
 
     def random_genome(self, rng: np.random.Generator, pressure: float) -> tuple[Genome, int]:
         """A random structure of an allowed composition: (genome, space group or 0).

@@ -400,12 +400,8 @@ class Search:
             log.warning("candidate %d not built: %s", built.candidate_id, built.error)
             return None
         self._build_failures = 0
-        # a random structure made in a space group (or redrawn at a parent's composition)
-        # relaxes from a distorted copy: its symmetry would otherwise hold the relaxation
-        # at saddle points of the group
-        fresh = (built.origin == "symmetric" and built.spacegroup_target > 1
-                 or built.operator == "redraw")
-        sigma = self.config.search.symmetry_breaking if fresh else 0.0
+        # a new symmetric structure relaxes from a distorted copy (Built.fresh)
+        sigma = self.config.search.symmetry_breaking if built.fresh else 0.0
         task = Task(built.candidate_id, built.genome, built.origin, built.operator,
                     built.parents, built.pressure, built.spacegroup_target, sigma, self.seed)
         fp = built.fingerprint if built.fingerprint is not None else self._fp_pre(built.genome)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from csp.operators._kernels import axis_angle_quat, quat_multiply, reduce_basis
@@ -561,6 +562,9 @@ class Redraw:
     The child is symmetric; the engine relaxes it from a distorted copy as it does a
     random symmetric start (``[search] symmetry_breaking``).
     """
+
+    #: its children are symmetric draws: the engine relaxes them from a distorted copy
+    draws_symmetric: ClassVar[bool] = True
 
     spacegroups: tuple[int, int] | None = (2, 230)
     volume_factor: tuple[float, float] = (0.95, 1.15)
