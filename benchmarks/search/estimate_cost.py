@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from systems import DEFAULT_SYSTEMS, RELAXERS, get_system
+from systems import DEFAULT_SYSTEMS, RELAXERS, get_system, run_budget
 
 
 def time_one(system, relaxer, seed: int = 0) -> dict:
@@ -56,6 +56,9 @@ def main() -> None:
                     help="relaxations per run (default: each system's own, as run.py)")
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args()
+    if min(args.seeds, args.methods, args.cores) < 1 or (args.budget is not None
+                                                         and args.budget < 1):
+        ap.error("--seeds, --methods, --cores and --budget must be >= 1")
     from csp.evaluate import make_relaxer
 
     spec = RELAXERS[args.relaxer]
@@ -71,7 +74,7 @@ def main() -> None:
     rows = [time_one(s, relaxer) for s in systems]
     relax_s = 0.0
     for system, r in zip(systems, rows):
-        budget = args.budget or system.budget
+        budget = run_budget(system.name, args.budget)
         relax_s += args.methods * args.seeds * budget * r["relax_s"]
         print(f"{r['system']:<9} {r['atoms']:>3} atoms: generate {r['generate_s']:.2f} s, relax "
               f"{r['relax_s']:.1f} s, {r['steps']} steps, {r['status']}, H {r['H']:.4f} eV/atom, "

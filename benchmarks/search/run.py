@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from systems import DEFAULT_BUDGET, DEFAULT_SYSTEMS, SYSTEMS, get_system
+from systems import DEFAULT_BUDGET, DEFAULT_SYSTEMS, SYSTEMS, get_system, run_budget
 
 METHODS = ("csp-ga", "csp-random", "csp-ga-discard", "ase-ga", "ase-ga-reject",
            "ase-ga-vanilla", "pyxtal", "pyxtal-raw")
@@ -124,11 +124,6 @@ def _line(doc: dict) -> str:
             f"{s['n_intact']}/{s['n_relaxations']} intact, {doc['run_wall_s']:.0f} s")
 
 
-def _budget(args, system: str) -> int:
-    """Relaxations per run of a system: --budget, else the system's own."""
-    return args.budget or get_system(system).budget
-
-
 def supports(system, method: str) -> bool:
     """Whether a method can search a system: ase-ga and PyXtal search one composition
     at a time, so variable-composition systems are csp's alone."""
@@ -139,7 +134,7 @@ def _jobs(args, spec: dict) -> list[dict]:
     out = []
     for seed in args.seeds:  # seed-major: a stopped campaign has every method for its seeds
         for system in args.systems:
-            budget = _budget(args, system)
+            budget = run_budget(system, args.budget)
             for method in args.methods:
                 if not supports(get_system(system), method):
                     continue
@@ -233,7 +228,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     spec = relaxer_spec(args.relaxer)
     t0 = time.perf_counter()
-    budgets = ", ".join(f"{s} {_budget(args, s)}" for s in args.systems)
+    budgets = ", ".join(f"{s} {run_budget(s, args.budget)}" for s in args.systems)
     print(f"relaxer {args.relaxer}: {spec}; budget {budgets}; outroot {args.outroot}",
           flush=True)
     refs = [{"system": s, "spec": spec, "outroot": str(args.outroot)} for s in args.systems]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_SYSTEMS", "GA_SETTINGS", "RELAXERS", "SYSTEMS", "System",
-           "get_system", "reference_genome"]
+           "get_system", "reference_genome", "run_budget"]
 
 #: relaxations per run unless the command line says otherwise
 DEFAULT_BUDGET = 30
@@ -178,6 +178,12 @@ def get_system(name: str) -> System:
     if name not in SYSTEMS:
         raise SystemExit(f"unknown system {name!r}; known: {', '.join(SYSTEMS)}")
     return SYSTEMS[name]
+
+
+def run_budget(name: str, override: int | None = None) -> int:
+    """Relaxations per run of a system: ``override`` (a command line's --budget), else
+    the system's own."""
+    return override if override is not None else get_system(name).budget
 
 
 def reference_genome(system: System):
