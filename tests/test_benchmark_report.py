@@ -58,6 +58,28 @@ def test_censored_median_and_ratio_bounds():
     assert math.isnan(report.ratio(inf, inf, 30)[0])
 
 
+def test_best_curve_is_the_running_minimum_of_intact_structures():
+    """The best-found curve: inf before the first intact structure, the running minimum
+    after it (broken and unconverged ones never count), frozen to the budget after a run
+    stops at its hit; the table calls a median within the tolerance a hit."""
+    doc = _doc("nabh4z4", "csp-ga", 1, hits_at=None, budget=6)
+    for r, h in zip(doc["relaxations"], (-0.5, -0.98, -0.99, -0.97, -0.995, -0.9)):
+        r["enthalpy_per_atom"] = h
+    doc["relaxations"][0]["units_intact"] = False  # lowest of all, but its units broke
+    doc["relaxations"][2]["status"] = "failed"  # stopped unconverged: never a best
+    curve = report.best_curve(doc, 6)
+    assert curve[0] == math.inf
+    assert curve[1:] == pytest.approx([20.0, 20.0, 20.0, 5.0, 5.0])
+    stopped = _doc("nabh4z4", "csp-random", 1, hits_at=3, budget=6)  # stopped at its hit
+    assert report.best_curve(stopped, 6) == pytest.approx([50.0, 50.0, 0, 0, 0, 0])
+    curves = report.best_curves([doc, stopped], ["nabh4z4"], ["csp-ga", "csp-random"])
+    rows = report.best_after_table(curves, ["nabh4z4"], ["csp-ga", "csp-random"], 0.002)
+    assert rows[2] == "| nabh4z4 | csp-ga | none (1) | +20.0 (3) | +5.0 (6) |"
+    assert rows[3] == "| nabh4z4 | csp-random | +50.0 (1) | hit (3) | hit (6) |"
+    assert report._quantile([1.0, 3.0, math.inf], 0.5) == 3.0
+    assert math.isinf(report._quantile([1.0, math.inf], 0.5))
+
+
 def test_first_hit_counts_every_relaxation_and_rejects_broken_units():
     doc = _doc("srb12", "csp-ga", 1, hits_at=4)
     assert report.first_hit(doc, 0.002) == 4
@@ -276,7 +298,7 @@ def test_committed_results_are_what_the_records_give(tmp_path):
     argv = command.split()[2:]
     args = dict(zip(argv[::2], argv[1::2]))
     outroot = ROOT / args["--outroot"]
-    out, plot = tmp_path / "RESULTS.md", tmp_path / "success.png"
+    out, plot, best = tmp_path / "RESULTS.md", tmp_path / "success.png", tmp_path / "best.png"
     systems = re.search(r"--systems ((?:\w+ ?)+?)(?= --|$)", command).group(1).split()
     methods = re.search(r"--methods ((?:[\w-]+ ?)+?)(?= --|$)", command).group(1).split()
     pilot = re.search(r"--pilot ((?:\w+ ?)+?)(?= --|$)", command)
@@ -284,14 +306,16 @@ def test_committed_results_are_what_the_records_give(tmp_path):
     ablation = re.search(r"--ablation ((?:[\w/.-]+ ?)+?)(?= --|$)", command)
     ablation = [str(ROOT / a) for a in ablation.group(1).split()] if ablation else []
     code = report.main(["--outroot", str(outroot), "--out", str(out), "--plot", str(plot),
-                        "--tolerance", args["--tolerance"], "--systems", *systems,
+                        "--plot-best", str(best), "--tolerance", args["--tolerance"],
+                        "--systems", *systems,
                         "--methods", *methods] + (["--pilot", *pilot] if pilot else [])
                        + (["--ablation", *ablation] if ablation else []))
     assert code == 0
     fresh = out.read_text()
     for heading in ("Results", "Relaxations to first hit: baseline / csp-ga (median over seeds)",
                     "Relaxations to first hit at looser hit tolerances",
-                    "Lowest enthalpy found", "Compute cost") + (
+                    "Best structure found vs relaxations", "Lowest enthalpy found",
+                    "Compute cost") + (
                         ("Pilot: larger cells",) if pilot else ()) + (
                         ("Ablations: variants of csp-ga",) if ablation else ()):
         assert _table(fresh, heading) == _table(committed, heading), heading

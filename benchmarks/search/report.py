@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from common import HIT_TOLERANCE, first_index, is_hit, read_json
+from common import HIT_TOLERANCE, first_index, intact_target, is_hit, read_json
 from systems import SYSTEMS
 
 GA, RANDOM = "csp-ga", "csp-random"
@@ -476,9 +476,79 @@ def _finite(x) -> float:
     return x if x is not None and math.isfinite(x) else math.inf
 
 
+def best_curve(doc: dict, budget: int) -> list[float]:
+    """ΔH (meV/atom above the reference) of the lowest intact target structure a run had
+    found after each of its first ``budget`` relaxations (inf before the first). A run
+    stopped at its first hit keeps that hit's ΔH to the budget: an upper bound of what it
+    would have had, since the best can only go lower."""
+    ref = doc["reference_enthalpy_per_atom"]
+    found = {r["index"]: 1000 * (r["enthalpy_per_atom"] - ref)
+             for r in doc["relaxations"] if intact_target(r)}
+    out, best = [], math.inf
+    for k in range(1, budget + 1):
+        best = min(best, found.get(k, math.inf))
+        out.append(best)
+    return out
+
+
+def best_curves(runs: list[dict], systems: list[str],
+                methods: list[str]) -> dict[tuple[str, str], list[list[float]]]:
+    """(system, method) -> the best_curve of each of its runs, to the system's budget."""
+    out: dict[tuple[str, str], list[list[float]]] = {}
+    for s in systems:
+        docs = [d for d in runs if d["system"] == s]
+        if not docs:
+            continue
+        budget = max(d["budget"] for d in docs)
+        for m in methods:
+            mine = [d for d in docs if d["method"] == m]
+            if mine:
+                out[(s, m)] = [best_curve(d, budget) for d in mine]
+    return out
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """The q-quantile (linear interpolation) of values that may hold inf ("nothing yet"):
+    inf when it falls on or next to one."""
+    v = sorted(values)
+    x = q * (len(v) - 1)
+    lo, hi = math.floor(x), math.ceil(x)
+    if math.isinf(v[hi]):
+        return math.inf
+    return v[lo] + (v[hi] - v[lo]) * (x - lo)
+
+
+def best_after_table(curves: dict, systems: list[str], methods: list[str],
+                     tol: float) -> list[str]:
+    """Median over seeds of the best ΔH after a quarter, half and all of each system's
+    budget; "hit" where that median is within the hit tolerance (runs stop at their first
+    hit, so values below it are not comparable)."""
+    lines = [("| system | method | after 1/4 of the budget | after 1/2 | after the budget |"),
+             "|---|---|---|---|---|"]
+    for s in systems:
+        for m in methods:
+            runs = curves.get((s, m))
+            if not runs:
+                continue
+            budget = len(runs[0])
+            cells = []
+            for k in (budget // 4, budget // 2, budget):
+                vals = [c[k - 1] for c in runs]
+                med = _quantile(vals, 0.5)
+                txt = ("hit" if med <= 1000 * tol else f"{med:+.1f}") if math.isfinite(med) \
+                    else "none"
+                cells.append(f"{txt} ({k})")
+            lines.append(f"| {s} | {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
 # ------------------------------------------------------------------ plot
-def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title: str) -> None:
-    """Per system a panel: fraction of seeds with a hit within N relaxations."""
+STYLES = ("-", "--", "-.", ":")
+
+
+def _panels(systems: list[str], draw, path: Path, title: str) -> None:
+    """A figure of one panel per system, two across: ``draw(ax, system)`` fills each
+    (its curves and its y axis); the x axis, title, grid and legend are common."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -488,8 +558,24 @@ def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title:
     cols = min(n, 2)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
-    styles = ("-", "--", "-.", ":")
     for ax, s in zip(list(axes.flat)[:n], systems, strict=True):
+        draw(ax, s)
+        ax.set_xlabel("relaxations")
+        ax.set_title(SYSTEMS[s].title if s in SYSTEMS else s, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="best")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title: str) -> None:
+    """Per system a panel: fraction of seeds with a hit within N relaxations."""
+    def draw(ax, s: str) -> None:
         budget = 1
         for k, m in enumerate(methods):
             st = stats.get((s, m))
@@ -500,21 +586,42 @@ def plot(stats: dict, systems: list[str], methods: list[str], path: Path, title:
             off = 0.012 * (k - (len(methods) - 1) / 2)  # keep coinciding curves visible
             ys = [sum(v <= x for v in st["values"]) / st["n"] + off for x in xs]
             ax.step(xs, ys, where="post", label=f"{m} ({st['hits']}/{st['n']})", lw=1.8,
-                    ls=styles[k % len(styles)])
+                    ls=STYLES[k % len(STYLES)])
         ax.set_xlim(0, budget)
         ax.set_ylim(-0.04, 1.04)
-        ax.set_xlabel("relaxations")
         ax.set_ylabel("fraction of seeds with a hit")
-        ax.set_title(SYSTEMS[s].title if s in SYSTEMS else s, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+
+    _panels(systems, draw, path, title)
+
+
+def plot_best(curves: dict, systems: list[str], methods: list[str], path: Path, title: str,
+              tol: float) -> None:
+    """Per system a panel: the best ΔH found after N relaxations, median over seeds with
+    the band between the quartiles; symlog (linear within +-1 meV/atom), the hit
+    tolerance dotted."""
+    def finite(ys: list[float]) -> list[float]:
+        return [y if math.isfinite(y) else math.nan for y in ys]
+
+    def draw(ax, s: str) -> None:
+        budget = 1
+        for k, m in enumerate(methods):
+            runs = curves.get((s, m))
+            if not runs:
+                continue
+            budget = max(budget, len(runs[0]))
+            xs = list(range(1, len(runs[0]) + 1))
+            per_x = [[c[i] for c in runs] for i in range(len(xs))]
+            med, lo, hi = ([_quantile(v, q) for v in per_x] for q in (0.5, 0.25, 0.75))
+            line, = ax.step(xs, finite(med), where="post", lw=1.8, ls=STYLES[k % len(STYLES)],
+                            label=f"{m} ({len(runs)} seeds)")
+            ax.fill_between(xs, finite(lo), finite(hi), step="post", color=line.get_color(),
+                            alpha=0.15, lw=0)
+        ax.axhline(1000 * tol, color="k", lw=0.8, ls=":")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlim(1, budget)
+        ax.set_ylabel("best ΔH found (meV/atom)")
+
+    _panels(systems, draw, path, title)
 
 
 # ------------------------------------------------------------------ document
@@ -607,7 +714,8 @@ def _run_commands(outroot: Path, systems, methods, prov: dict) -> list[str]:
 def commands(outroot: Path, systems, methods, prov: dict, args) -> list[str]:
     runs = _run_commands(outroot, systems, methods, prov)
     rep = (f"python benchmarks/search/report.py --outroot {_shown(outroot)} --out "
-           f"{_shown(args.out)} --plot {_shown(args.plot)} --tolerance {args.tolerance}"
+           f"{_shown(args.out)} --plot {_shown(args.plot)} --plot-best "
+           f"{_shown(args.plot_best)} --tolerance {args.tolerance}"
            + (f" --notes {_shown(args.notes)}" if args.notes is not None else "")
            + (f" --systems {' '.join(systems)} --methods {' '.join(methods)}"
               if args.systems or args.methods else "")
@@ -657,7 +765,15 @@ def pilot_section(runs: list[dict], systems: list[str], methods: list[str], tol:
     return out + _run_commands(outroot, systems, present, prov) + ["```"]
 
 
-def document(runs, stats, systems, methods, args, pilot=(), ablations=()) -> str:
+def _beside(path: Path, out: Path) -> Path:
+    """``path`` as the document ``out`` links it: relative to its folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path(out).resolve().parent)
+    except ValueError:
+        return Path(path)
+
+
+def document(runs, stats, systems, methods, args, pilot=(), ablations=(), curves=None) -> str:
     prov = provenance(runs)
     relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
     def _commits(pairs) -> str:
@@ -670,10 +786,7 @@ def document(runs, stats, systems, methods, args, pilot=(), ablations=()) -> str
         commits = _commits(prov["commits"])
     ratios, verdict = ratio_section(
         stats, systems, methods, {RANDOM: breeding_verdict(stats, runs, systems, args.tolerance)})
-    try:
-        plot_ref = Path(args.plot).resolve().relative_to(Path(args.out).resolve().parent)
-    except ValueError:
-        plot_ref = Path(args.plot)
+    plot_ref = _beside(args.plot, args.out)
     fake = any(s.get("name") == "fake" for _, s in prov["specs"])
     out = ["# Search benchmark: superatomic crystals", "",
            (f"Generated {date.today().isoformat()} by `benchmarks/search/report.py` from "
@@ -727,6 +840,17 @@ def document(runs, stats, systems, methods, args, pilot=(), ablations=()) -> str
              "the hit tolerance widened; where the ordering of the methods changes, it is "
              "decided by convergence, not by search."), ""]
     out += tolerance_table(stats_at, systems, methods)
+    curves = curves if curves is not None else best_curves(runs, systems, methods)
+    out += ["", "## Best structure found vs relaxations", "",
+            ("How close each method had come after a quarter, half and all of the budget: "
+             "the enthalpy of the lowest intact structure found so far, in meV/atom above "
+             "the reference, median over seeds (relaxations in brackets; \"hit\": the median seed "
+             "had hit; \"none\": it had no intact structure yet). A run stops at its first "
+             "hit and keeps that hit's value. Where the budget censors the relaxations to a "
+             "hit, this still separates the methods; the figure shows the median and "
+             "quartiles at every relaxation."), ""]
+    out += best_after_table(curves, systems, methods, args.tolerance)
+    out += ["", f"![best found vs relaxations]({_beside(args.plot_best, args.out)})"]
     origins = origin_table(runs, systems)
     if origins:
         out += ["", "## What csp-ga's relaxations became, by origin", "",
@@ -763,6 +887,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--outroot", type=Path, default=Path("runs/bench"))
     ap.add_argument("--out", type=Path, default=HERE.parent / "RESULTS.md")
     ap.add_argument("--plot", type=Path, default=HERE / "success.png")
+    ap.add_argument("--plot-best", type=Path, help="the best-found-vs-relaxations figure "
+                    "(default: best.png beside --plot)")
     ap.add_argument("--tolerance", type=float, default=HIT_TOLERANCE, help="eV/atom")
     ap.add_argument("--budget", type=int, help="report runs of this budget (default: the "
                     "most common one)")
@@ -777,6 +903,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="outroots holding runs of csp-ga variants, compared seed by seed "
                     "with csp-ga and csp-random in a section of their own")
     args = ap.parse_args(argv)
+    if args.plot_best is None:
+        args.plot_best = args.plot.with_name("best.png")
     both = set(args.pilot) & set(args.systems or ())
     if both:
         ap.error(f"--pilot {' '.join(sorted(both))}: also in --systems")
@@ -839,6 +967,8 @@ def main(argv=None) -> int:
         present - set(METHOD_ORDER))
     title = "; ".join(f"{n}: {s}" for n, s in provenance(runs)["specs"])
     plot(stats, systems, methods, args.plot, f"relaxer {title}")
+    curves = best_curves(runs, systems, methods)
+    plot_best(curves, systems, methods, args.plot_best, f"relaxer {title}", args.tolerance)
     pilot = pilot_section(_common_seeds(_one_budget_per_system(pilot_runs, None), args.pilot),
                           args.pilot, methods, args.tolerance, args.outroot) if args.pilot else []
     ablations = []
@@ -858,7 +988,7 @@ def main(argv=None) -> int:
             ablation_lines += _run_commands(root, sorted(prov["system_budgets"]),
                                             sorted({d["method"] for d in docs}), prov)
         ablation_lines.append("```")
-    text = document(runs, stats, systems, methods, args, pilot, ablation_lines)
+    text = document(runs, stats, systems, methods, args, pilot, ablation_lines, curves)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
