@@ -80,6 +80,30 @@ def test_best_curve_is_the_running_minimum_of_intact_structures():
     assert math.isinf(report._quantile([1.0, math.inf], 0.5))
 
 
+def test_polish_table_counts_misses_as_beyond_the_budget(tmp_path):
+    """polish.py's records: success and censored median of the loose and the polished
+    hits per method, and csp-random / csp-ga only on the seeds both were polished on."""
+    def run(loose, polished, n=60):
+        return {"first_loose_hit": loose, "first_polished_hit": polished,
+                "polishes_to_it": 1 if polished else None, "relaxations": n,
+                "stopped_before": False}
+
+    record = {"system": "nabh4z4", "window": 0.006, "relaxer": {"name": "sevennet"},
+              "runs": {"csp-ga/1": run(None, 14), "csp-ga/2": run(None, None),
+                       "csp-ga/3": run(54, 30, n=54), "csp-random/1": run(None, 40),
+                       "csp-random/2": run(None, None), "csp-random/3": run(None, None)}}
+    (tmp_path / "polish").mkdir()
+    (tmp_path / "polish" / "nabh4z4.json").write_text(json.dumps(record))
+    lines = report.polish_table(tmp_path, ["nabh4z4", "srb12"])
+    assert lines[2].endswith("| 1/3, > 60 | 2/3, 30 | 1 |") and "| csp-ga | 1-3 | 6 |" in lines[2]
+    assert lines[3].endswith("| 0/3, > 60 | 1/3, > 60 | 1 |")
+    assert lines[-1] == "- nabh4z4: csp-random / csp-ga on the polished hits > 2.0"
+    record["runs"]["csp-random/4"] = run(None, 5)  # a seed the GA was not polished on
+    (tmp_path / "polish" / "nabh4z4.json").write_text(json.dumps(record))
+    assert not report.polish_table(tmp_path, ["nabh4z4"])[-1].startswith("- ")
+    assert report.polish_table(tmp_path / "elsewhere", ["nabh4z4"]) == []
+
+
 def test_first_hit_counts_every_relaxation_and_rejects_broken_units():
     doc = _doc("srb12", "csp-ga", 1, hits_at=4)
     assert report.first_hit(doc, 0.002) == 4
@@ -314,7 +338,8 @@ def test_committed_results_are_what_the_records_give(tmp_path):
     fresh = out.read_text()
     for heading in ("Results", "Relaxations to first hit: baseline / csp-ga (median over seeds)",
                     "Relaxations to first hit at looser hit tolerances",
-                    "Best structure found vs relaxations", "Lowest enthalpy found",
+                    "Best structure found vs relaxations",
+                    "Staged protocol: near-target structures polished", "Lowest enthalpy found",
                     "Compute cost") + (
                         ("Pilot: larger cells",) if pilot else ()) + (
                         ("Ablations: variants of csp-ga",) if ablation else ()):

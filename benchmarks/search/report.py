@@ -542,6 +542,54 @@ def best_after_table(curves: dict, systems: list[str], methods: list[str],
     return lines
 
 
+def polish_table(outroot: Path, systems: list[str]) -> list[str]:
+    """The staged-protocol records of ``polish.py`` (``<outroot>/polish/<system>.json``):
+    per system and method, the seeds polished, how many found the phase once their
+    near-target structures were re-relaxed tightly, the median relaxation of that first
+    polished hit (a miss counts as > the budget), and the same seeds' loose hits; then
+    csp-random / GA on the seeds both were polished on. Empty without records."""
+    lines = [("| system | method | seeds polished | window (meV/atom) | polishing relaxer | "
+              "loose hits: success, median | polished hits: success, median | polishes to "
+              "the hit (median) |"),
+             "|---|---|---|---|---|---|---|---|"]
+    ratio_lines = []
+    for s in systems:
+        doc = read_json(Path(outroot) / "polish" / f"{s}.json")
+        if not doc:
+            continue
+        by_method: dict[str, dict[int, dict]] = defaultdict(dict)
+        for key, run in doc["runs"].items():
+            method, seed = key.rsplit("/", 1)
+            by_method[method][int(seed)] = run
+        medians = {}
+        for method in sorted(by_method, key=lambda m: (m not in METHOD_ORDER, m)):
+            runs = by_method[method]
+            budget = max(r["relaxations"] for r in runs.values())
+            cells = []
+            for field in ("first_loose_hit", "first_polished_hit"):
+                vals = [float(r[field]) if r[field] else math.inf for r in runs.values()]
+                med = censored_median(vals)
+                medians[(method, field)] = (med, budget, set(runs))
+                cells.append(f"{sum(math.isfinite(v) for v in vals)}/{len(vals)}, "
+                             + (f"> {budget}" if math.isinf(med) else f"{med:g}"))
+            spent = [r["polishes_to_it"] for r in runs.values() if r["polishes_to_it"]]
+            lines.append(f"| {s} | {method} | {_seed_text(sorted(runs))} | "
+                         f"{1000 * doc['window']:g} | `{doc['relaxer']}` | {cells[0]} | "
+                         f"{cells[1]} | "
+                         + (f"{statistics.median(spent):g}" if spent else "-") + " |")
+        for ga in (m for m in by_method if m.startswith(GA)):
+            rnd = by_method.get(RANDOM)
+            if rnd is None or set(rnd) != set(by_method[ga]):
+                continue
+            (g, budget, _), (r, _, _) = (medians[(ga, "first_polished_hit")],
+                                         medians[(RANDOM, "first_polished_hit")])
+            ratio_lines.append(f"- {s}: csp-random / {ga} on the polished hits "
+                               f"{ratio(r, g, budget)[1]}")
+    if len(lines) == 2:
+        return []
+    return lines + ([""] + ratio_lines if ratio_lines else [])
+
+
 # ------------------------------------------------------------------ plot
 STYLES = ("-", "--", "-.", ":")
 
@@ -871,6 +919,16 @@ def document(runs, stats, systems, methods, args, pilot=(), ablations=(), curves
         # the analysis a person wrote for this campaign (why a target is or is not met);
         # kept in its own file so that regenerating the tables does not lose it
         out += ["", "## Discussion", "", Path(args.notes).read_text().strip()]
+    polished = polish_table(args.outroot, systems)
+    if polished:
+        out += ["", "## Staged protocol: near-target structures polished", "",
+                ("`polish.py` re-relaxes every intact structure a csp run found within a "
+                 "window above the reference with a tighter relaxer (csp's default, fmax "
+                 "0.02 eV/Å and 600 steps, is `{'name': 'sevennet', 'threads': 1}`), and the "
+                 "reference too; a polished hit is one within the hit tolerance of the "
+                 "polished reference. Relaxations are counted in the run's "
+                 "own sequence (the polishes are extra, last column). Seeds are those whose "
+                 "structures were on the machine that polished them."), ""] + polished
     out += ["", "## Lowest enthalpy found", ""] + best_table(runs, systems, args.tolerance)
     out += ["", "## Compute cost", "",
             ("Summed wall time of the runs (each run stops at its first hit), and that sum "
