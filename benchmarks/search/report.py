@@ -79,14 +79,20 @@ def first_hit(doc: dict, tol: float) -> int | None:
 
 
 # ------------------------------------------------------------------ statistics
+def _quantile(values: list[float], q: float) -> float:
+    """The q-quantile (linear interpolation) of values that may hold inf ("nothing yet"):
+    inf when it falls on or next to one."""
+    v = sorted(values)
+    x = q * (len(v) - 1)
+    lo, hi = math.floor(x), math.ceil(x)
+    if math.isinf(v[hi]):
+        return math.inf
+    return v[lo] + (v[hi] - v[lo]) * (x - lo)
+
+
 def censored_median(values: list[float]) -> float:
     """Median where inf stands for "no hit within the budget" (inf if it is censored)."""
-    v = sorted(values)
-    n = len(v)
-    if n == 0:
-        return math.nan
-    mid = v[(n - 1) // 2: n // 2 + 1]
-    return math.inf if any(math.isinf(x) for x in mid) else sum(mid) / len(mid)
+    return _quantile(values, 0.5) if values else math.nan
 
 
 def cell_stats(docs: list[dict], tol: float) -> dict:
@@ -507,17 +513,6 @@ def best_curves(runs: list[dict], systems: list[str],
     return out
 
 
-def _quantile(values: list[float], q: float) -> float:
-    """The q-quantile (linear interpolation) of values that may hold inf ("nothing yet"):
-    inf when it falls on or next to one."""
-    v = sorted(values)
-    x = q * (len(v) - 1)
-    lo, hi = math.floor(x), math.ceil(x)
-    if math.isinf(v[hi]):
-        return math.inf
-    return v[lo] + (v[hi] - v[lo]) * (x - lo)
-
-
 def best_after_table(curves: dict, systems: list[str], methods: list[str],
                      tol: float) -> list[str]:
     """Median over seeds of the best ΔH after a quarter, half and all of each system's
@@ -534,7 +529,7 @@ def best_after_table(curves: dict, systems: list[str], methods: list[str],
             cells = []
             for k in (budget // 4, budget // 2, budget):
                 vals = [c[k - 1] for c in runs]
-                med = _quantile(vals, 0.5)
+                med = censored_median(vals)
                 txt = ("hit" if med <= 1000 * tol else f"{med:+.1f}") if math.isfinite(med) \
                     else "none"
                 cells.append(f"{txt} ({k})")
@@ -561,7 +556,7 @@ def polish_table(outroot: Path, systems: list[str]) -> list[str]:
         for key, run in doc["runs"].items():
             method, seed = key.rsplit("/", 1)
             by_method[method][int(seed)] = run
-        medians = {}
+        polished = {}  # method -> (median relaxations to the polished hit, budget)
         for method in sorted(by_method, key=lambda m: (m not in METHOD_ORDER, m)):
             runs = by_method[method]
             budget = max(r["relaxations"] for r in runs.values())
@@ -569,7 +564,8 @@ def polish_table(outroot: Path, systems: list[str]) -> list[str]:
             for field in ("first_loose_hit", "first_polished_hit"):
                 vals = [float(r[field]) if r[field] else math.inf for r in runs.values()]
                 med = censored_median(vals)
-                medians[(method, field)] = (med, budget, set(runs))
+                if field == "first_polished_hit":
+                    polished[method] = (med, budget)
                 cells.append(f"{sum(math.isfinite(v) for v in vals)}/{len(vals)}, "
                              + (f"> {budget}" if math.isinf(med) else f"{med:g}"))
             spent = [r["polishes_to_it"] for r in runs.values() if r["polishes_to_it"]]
@@ -581,8 +577,7 @@ def polish_table(outroot: Path, systems: list[str]) -> list[str]:
             rnd = by_method.get(RANDOM)
             if rnd is None or set(rnd) != set(by_method[ga]):
                 continue
-            (g, budget, _), (r, _, _) = (medians[(ga, "first_polished_hit")],
-                                         medians[(RANDOM, "first_polished_hit")])
+            (g, budget), (r, _) = polished[ga], polished[RANDOM]
             ratio_lines.append(f"- {s}: csp-random / {ga} on the polished hits "
                                f"{ratio(r, g, budget)[1]}")
     if len(lines) == 2:
@@ -821,7 +816,7 @@ def _beside(path: Path, out: Path) -> Path:
         return Path(path)
 
 
-def document(runs, stats, systems, methods, args, pilot=(), ablations=(), curves=None) -> str:
+def document(runs, stats, systems, methods, args, curves, pilot=(), ablations=()) -> str:
     prov = provenance(runs)
     relaxers = "; ".join(f"`{n}` = `{s}`" for n, s in prov["specs"])
     def _commits(pairs) -> str:
@@ -888,7 +883,6 @@ def document(runs, stats, systems, methods, args, pilot=(), ablations=(), curves
              "the hit tolerance widened; where the ordering of the methods changes, it is "
              "decided by convergence, not by search."), ""]
     out += tolerance_table(stats_at, systems, methods)
-    curves = curves if curves is not None else best_curves(runs, systems, methods)
     out += ["", "## Best structure found vs relaxations", "",
             ("How close each method had come after a quarter, half and all of the budget: "
              "the enthalpy of the lowest intact structure found so far, in meV/atom above "
@@ -1046,7 +1040,7 @@ def main(argv=None) -> int:
             ablation_lines += _run_commands(root, sorted(prov["system_budgets"]),
                                             sorted({d["method"] for d in docs}), prov)
         ablation_lines.append("```")
-    text = document(runs, stats, systems, methods, args, pilot, ablation_lines, curves)
+    text = document(runs, stats, systems, methods, args, curves, pilot, ablation_lines)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
