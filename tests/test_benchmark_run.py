@@ -19,6 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "search" / "run.py"
+if str(RUN.parent) not in sys.path:
+    sys.path.insert(0, str(RUN.parent))
 
 
 def _command(outroot: Path) -> list[str]:
@@ -102,6 +104,30 @@ def test_variable_composition_system_runs_csp_only_and_marks_the_target(tmp_path
     assert all(7 <= r["n_atoms"] <= 21 for r in recs)
     config = (tmp_path / "work" / "cab6vc" / "csp-random" / "seed1" / "config.toml").read_text()
     assert "[composition]" in config and "stop_at_enthalpy" not in config
+
+
+def test_pyxtal_runs_keep_their_relaxed_structures_for_polishing(tmp_path):
+    """polish.py re-relaxes a run's near-target structures: a PyXtal run keeps them in
+    relaxed.db, one row per relaxation (a relaxation redone after a kill replaces its
+    row), and the polisher reads there the intact ones within the window, in order."""
+    pytest.importorskip("pyxtal")
+    from ase.build import bulk
+    from polish import structures_db
+    from run_pyxtal import save_relaxed
+
+    work = tmp_path / "work" / "nabh4" / "pyxtal" / "seed3"
+    for index, h, intact in ((5, -1.000, True), (2, -0.999, True), (5, -1.001, True),
+                             (7, -1.002, False), (8, -0.900, True)):
+        atoms = bulk("Cu", a=3.6 + 0.01 * index)
+        save_relaxed(work, {"index": index, "status": "relaxed", "units_intact": intact,
+                            "enthalpy_per_atom": h}, atoms)
+    db, near = structures_db(tmp_path, "nabh4", "pyxtal", 3)
+    assert db == work / "relaxed.db"
+    got = near(db, -1.0, 0.006)
+    assert [(i, h) for i, h, _ in got] == [(2, -0.999), (5, -1.001)]
+    assert abs(got[1][2].cell[0, 1] - (3.65 / 2)) < 1e-9  # the structure of relaxation 5
+    db, _ = structures_db(tmp_path, "nabh4", "csp-ga", 3)
+    assert db.name == "csp.db"
 
 
 def _cmdline(p) -> list[str]:

@@ -1,4 +1,4 @@
-"""Polish the near-target structures of csp runs with a tighter relaxer, after the fact.
+"""Polish the near-target structures of search runs with a tighter relaxer, after the fact.
 
     python benchmarks/search/polish.py --outroot benchmarks/search/campaign3 --system nabh4t \\
         --methods csp-ga csp-random --window 0.006 --relaxer default
@@ -8,9 +8,10 @@ into the reference's basin from far away can stop a few meV/atom above the minim
 while the reference, which starts there, does not. Where the landscape is that flat
 (NaBH4's BH4 orderings), "within 2 meV/atom of the reference" then measures the
 convergence as much as the search. This tool asks what a staged protocol (loose, then
-tight) would have found: every relaxed, intact structure of a csp run (its ``csp.db``
-under ``<outroot>/work``) within ``--window`` of the reference is re-relaxed with
-``--relaxer`` from where the run left it, and so is the reference. A polished hit is a
+tight) would have found: every relaxed, intact structure of a run within ``--window``
+of the reference is re-relaxed with ``--relaxer`` from where the run left it, and so is
+the reference. csp runs keep their structures in ``csp.db`` under ``<outroot>/work``,
+PyXtal runs in ``relaxed.db`` there; ase-ga runs are not kept. A polished hit is a
 structure whose polished enthalpy is at most ``--tolerance`` above the polished
 reference, with its units intact (csp's unit check, as for every hit).
 
@@ -31,6 +32,7 @@ import argparse
 import math
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +50,8 @@ from common import (
     write_json,
 )
 from run_csp import relaxation_rows
+from run_pyxtal import METHODS as PYXTAL_METHODS
+from run_pyxtal import RELAXED_DB
 from systems import get_system
 
 
@@ -63,6 +67,28 @@ def near_rows(db_path: Path, reference_h: float, window: float) -> list:
     return out
 
 
+def near_saved(db_path: Path, reference_h: float, window: float) -> list:
+    """The same from the relaxed structures a PyXtal run keeps (``relaxed.db``)."""
+    from ase.db import connect
+
+    out = []
+    for r in connect(db_path).select(status="relaxed", units_intact=True):
+        h = float(r.enthalpy_per_atom)
+        if math.isfinite(h) and h <= reference_h + window:
+            out.append((int(r.index), h, r.toatoms()))
+    return sorted(out, key=lambda t: t[0])
+
+
+def structures_db(outroot: Path, system: str, method: str, seed: int
+                  ) -> tuple[Path, Callable[[Path, float, float], list]]:
+    """Where a run keeps its relaxed structures, and the reader of that file: csp's
+    database for csp runs, ``relaxed.db`` for PyXtal runs (ase-ga keeps none)."""
+    work = work_dir(outroot, system, method, seed)
+    if method in PYXTAL_METHODS:
+        return work / RELAXED_DB, near_saved
+    return work / "csp" / "csp.db", near_rows
+
+
 def polish(atoms, system, relaxer) -> dict:
     out = relaxer.relax(atoms.copy(), system.pressure)
     ok = out.status == "relaxed"
@@ -75,7 +101,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--outroot", type=Path, required=True)
     ap.add_argument("--system", required=True)
-    ap.add_argument("--methods", nargs="+", default=["csp-ga", "csp-random"])
+    ap.add_argument("--methods", nargs="+", default=["csp-ga", "csp-random"],
+                    help="csp methods, or pyxtal (runs made since it keeps its structures)")
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)))
     ap.add_argument("--campaign-relaxer", default="cheap", help="the runs' relaxer setting")
     ap.add_argument("--relaxer", default="default", help="the polishing relaxer setting")
@@ -104,12 +131,12 @@ def main(argv=None) -> int:
           f"{ref_h:.4f} eV/atom")
     for method in args.methods:
         for seed in args.seeds:
-            db = work_dir(args.outroot, system.name, method, seed) / "csp" / "csp.db"
+            db, near = structures_db(args.outroot, system.name, method, seed)
             run = read_json(Path(args.outroot) / "runs" / system.name / method / f"seed{seed}.json")
             if run is None or not db.is_file():
                 continue
             first, spent = None, 0
-            for index, h, atoms in near_rows(db, reference["enthalpy_per_atom"], args.window):
+            for index, h, atoms in near(db, reference["enthalpy_per_atom"], args.window):
                 key = f"{method}/{seed}/{index}"
                 if key not in cache:
                     cache[key] = {"loose_enthalpy_per_atom": h, **polish(atoms, system, relaxer)}

@@ -32,7 +32,8 @@ import numpy as np
 from common import read_json, relax_and_record, stop_now, write_json
 from systems import System
 
-__all__ = ["METHODS", "accepted_groups", "candidate", "run_pyxtal"]
+__all__ = ["METHODS", "RELAXED_DB", "accepted_groups", "candidate", "run_pyxtal",
+           "save_relaxed"]
 
 METHODS = ("pyxtal", "pyxtal-raw")
 GROUP_RANGE = (2, 230)
@@ -193,6 +194,25 @@ def settings(method: str) -> dict:
         "generator": "pyxtal(molecular=True).from_random, default tolerances"}
 
 
+RELAXED_DB = "relaxed.db"
+
+
+def save_relaxed(workdir: Path, rec: dict, atoms) -> None:
+    """Keep a relaxed structure (``workdir/relaxed.db``, keyed by the relaxation's
+    1-based ``index``) so that it can be polished later, as csp's own database allows
+    for csp runs. A relaxation redone after a kill replaces its earlier row."""
+    from ase.db import connect
+
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    with connect(Path(workdir) / RELAXED_DB) as db:
+        stale = [row.id for row in db.select(index=rec["index"])]
+        if stale:
+            db.delete(stale)
+        db.write(atoms, index=rec["index"], status=rec["status"],
+                 units_intact=bool(rec["units_intact"]),
+                 enthalpy_per_atom=float(rec["enthalpy_per_atom"]))
+
+
 def run_pyxtal(system: System, method: str, seed: int, budget: int, relaxer, workdir: Path,
                reference: dict, cache_dir: Path | None = None
                ) -> tuple[list[dict], float, dict]:
@@ -203,7 +223,10 @@ def run_pyxtal(system: System, method: str, seed: int, budget: int, relaxer, wor
     while len(records) < budget and not stop_now(records, reference):
         t0 = time.perf_counter()
         atoms, origin = candidate(system, seed, len(records), method == "pyxtal", cache_dir)
-        rec, _ = relax_and_record(atoms, system, relaxer, len(records) + 1, origin, reference)
+        rec, out = relax_and_record(atoms, system, relaxer, len(records) + 1, origin,
+                                    reference)
+        if out.status == "relaxed" and out.atoms is not None:
+            save_relaxed(workdir, rec, out.atoms)
         records.append(rec)
         wall += time.perf_counter() - t0
         write_json(workdir / "partial.json", {"records": records, "wall": wall})
