@@ -82,7 +82,7 @@ def test_best_curve_is_the_running_minimum_of_intact_structures():
 
 def test_polish_table_counts_misses_as_beyond_the_budget(tmp_path):
     """polish.py's records: success and censored median of the loose and the polished
-    hits per method, and csp-random / csp-ga only on the seeds both were polished on."""
+    hits per method, and each baseline / csp-ga only on the seeds both were polished on."""
     def run(loose, polished, n=60):
         return {"first_loose_hit": loose, "first_polished_hit": polished,
                 "polishes_to_it": 1 if polished else None, "relaxations": n,
@@ -98,7 +98,16 @@ def test_polish_table_counts_misses_as_beyond_the_budget(tmp_path):
     assert lines[2].endswith("| 1/3, > 60 | 2/3, 30 | 1 |") and "| csp-ga | 1-3 | 6 |" in lines[2]
     assert lines[3].endswith("| 0/3, > 60 | 1/3, > 60 | 1 |")
     assert lines[-1] == "- nabh4z4: csp-random / csp-ga on the polished hits > 2.0"
+    record["runs"].update({"pyxtal/1": run(None, 20), "pyxtal/2": run(None, 50),
+                           "pyxtal/3": run(None, None)})
+    (tmp_path / "polish" / "nabh4z4.json").write_text(json.dumps(record))
+    assert report.polish_table(tmp_path, ["nabh4z4"])[-2:] == [
+        "- nabh4z4: csp-random / csp-ga on the polished hits > 2.0",
+        "- nabh4z4: pyxtal / csp-ga on the polished hits 1.67"]
     record["runs"]["csp-random/4"] = run(None, 5)  # a seed the GA was not polished on
+    (tmp_path / "polish" / "nabh4z4.json").write_text(json.dumps(record))
+    assert report.polish_table(tmp_path, ["nabh4z4"])[-1].startswith("- nabh4z4: pyxtal")
+    del record["runs"]["pyxtal/1"]
     (tmp_path / "polish" / "nabh4z4.json").write_text(json.dumps(record))
     assert not report.polish_table(tmp_path, ["nabh4z4"])[-1].startswith("- ")
     assert report.polish_table(tmp_path / "elsewhere", ["nabh4z4"]) == []

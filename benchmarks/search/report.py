@@ -542,7 +542,7 @@ def polish_table(outroot: Path, systems: list[str]) -> list[str]:
     per system and method, the seeds polished, how many found the phase once their
     near-target structures were re-relaxed tightly, the median relaxation of that first
     polished hit (a miss counts as > the budget), and the same seeds' loose hits; then
-    csp-random / GA on the seeds both were polished on. Empty without records."""
+    each baseline / GA on the seeds both were polished on. Empty without records."""
     lines = [("| system | method | seeds polished | window (meV/atom) | polishing relaxer | "
               "loose hits: success, median | polished hits: success, median | polishes to "
               "the hit (median) |"),
@@ -574,12 +574,12 @@ def polish_table(outroot: Path, systems: list[str]) -> list[str]:
                          f"{cells[1]} | "
                          + (f"{statistics.median(spent):g}" if spent else "-") + " |")
         for ga in (m for m in by_method if m.startswith(GA)):
-            rnd = by_method.get(RANDOM)
-            if rnd is None or set(rnd) != set(by_method[ga]):
-                continue
-            (g, budget), (r, _) = polished[ga], polished[RANDOM]
-            ratio_lines.append(f"- {s}: csp-random / {ga} on the polished hits "
-                               f"{ratio(r, g, budget)[1]}")
+            for other in (m for m in BASELINES if m in by_method):
+                if set(by_method[other]) != set(by_method[ga]):
+                    continue
+                (g, budget), (o, _) = polished[ga], polished[other]
+                ratio_lines.append(f"- {s}: {other} / {ga} on the polished hits "
+                                   f"{ratio(o, g, budget)[1]}")
     if len(lines) == 2:
         return []
     return lines + ([""] + ratio_lines if ratio_lines else [])
