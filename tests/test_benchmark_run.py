@@ -130,6 +130,16 @@ def test_pyxtal_runs_keep_their_relaxed_structures_for_polishing(tmp_path):
     assert db.name == "csp.db"
 
 
+def test_polish_refuses_methods_that_keep_no_structures(tmp_path, capsys):
+    import polish
+
+    with pytest.raises(SystemExit) as exc:
+        polish.main(["--outroot", str(tmp_path), "--system", "nabh4", "--methods", "csp-ga",
+                     "ase-ga"])
+    assert exc.value.code == 2
+    assert "--methods ase-ga: these runs keep no structures" in capsys.readouterr().err
+
+
 def _cmdline(p) -> list[str]:
     try:
         return p.cmdline()

@@ -109,6 +109,10 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=float, default=0.006, help="eV/atom above the reference")
     ap.add_argument("--tolerance", type=float, default=HIT_TOLERANCE, help="eV/atom")
     args = ap.parse_args(argv)
+    kept = [m for m in args.methods if not m.startswith(("csp-", "pyxtal"))]
+    if kept:
+        ap.error(f"--methods {' '.join(kept)}: these runs keep no structures to polish "
+                 "(csp-* and pyxtal runs do)")
 
     from ase.io.jsonio import decode
 
