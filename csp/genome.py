@@ -191,9 +191,11 @@ def fit_unit_relabelled(unit: Unit, positions: np.ndarray
     rt = np.linalg.norm(tmpl, axis=1)
     nums = unit.numbers
     # anchors: the atom farthest from the centre and the one making the best-defined
-    # frame with it (largest sine of the angle between them)
+    # frame with it (largest sine of the angle between them); an atom near the centre
+    # (B of BH4, N of NH4) points nowhere, whatever its sine
     a = int(np.argmax(rx))
     cross = np.linalg.norm(np.cross(x[a], x), axis=1) / np.maximum(rx * rx[a], 1e-12)
+    cross[rx < 0.25 * rx[a]] = 0.0
     b = int(np.argmax(cross))
     if cross[b] < 0.2:
         return None
@@ -204,8 +206,10 @@ def fit_unit_relabelled(unit: Unit, positions: np.ndarray
         for j in np.flatnonzero((nums == nums[b]) & (np.abs(rt - rx[b]) < 0.5)):
             if i == j:
                 continue
+            if rt[j] < 0.25 * rt[i]:  # the template's centre atom: no frame
+                continue
             cos_ij = tmpl[i] @ tmpl[j] / max(rt[i] * rt[j], 1e-12)
-            if abs(cos_ij - cos_ab) > 0.25:
+            if abs(cos_ij - cos_ab) > 0.25 or abs(cos_ij) > 0.98:
                 continue
             r = orthonormal_frame(x[a], x[b]).T @ orthonormal_frame(tmpl[i], tmpl[j])
             rot = tmpl @ r.T

@@ -13,6 +13,7 @@ from csp.genome import (
     Genome,
     GenomeError,
     check_unit_topology,
+    fit_unit_relabelled,
     kabsch,
     matrix_to_quat,
     quat_to_matrix,
@@ -139,6 +140,35 @@ def test_cage_rearranged_into_itself_is_intact(name, builder):
     atoms.positions[0] += v / np.linalg.norm(v) * 1.0
     _, report = g.from_atoms(atoms)
     assert not report.intact and not report.fits[0].relabelled
+
+
+@pytest.mark.parametrize("name", ["BH4", "NH4", "BF4", "SO4", "CO3"])
+def test_relabelling_fit_of_a_centred_unit_with_its_centre_atom_pushed_out(name):
+    """A unit with an atom at its centre (BH4, CO3), broken with that atom pushed off
+    centre, as a relaxation left one in a PyXtal NaBH4 cell: the centre atom points
+    nowhere, so it must not anchor the relabelling's frame (it did, and a template
+    frame of zero length made the assignment NaN and the whole evaluation raise). The
+    fit runs, and the unit stays broken."""
+    unit = get_unit(name)
+    centre = int(np.argmin(np.linalg.norm(unit.positions - unit.positions.mean(axis=0),
+                                          axis=1)))
+    rng = np.random.default_rng(11)
+    g = Genome.from_units(np.eye(3) * 12.0, [unit], [[0.5, 0.5, 0.5]],
+                          random_quaternion(rng, 1), [], np.zeros((0, 3)))
+    for _ in range(40):
+        pos = unit.positions.copy()
+        v = rng.normal(size=3)
+        pos[centre] += 0.3 * v / np.linalg.norm(v)
+        pos += 0.05 * rng.normal(size=pos.shape)
+        pos = pos @ quat_to_matrix(random_quaternion(rng, 1)[0]).T
+        fit = fit_unit_relabelled(unit, pos)
+        assert fit is None or np.isfinite(fit[3])
+        atoms = g.to_atoms()
+        far = (centre + 1) % len(unit)
+        pos[far] += 1.5 * (pos[far] - pos[centre]) / np.linalg.norm(pos[far] - pos[centre])
+        atoms.positions[: len(unit)] = pos - pos.mean(axis=0) + g.unit_centres[0] @ g.cell
+        _, report = g.from_atoms(atoms)
+        assert not report.intact and not report.fits[0].relabelled
 
 
 def test_topology_flags_collapsed_cage():
