@@ -916,8 +916,8 @@ def document(runs, stats, systems, methods, args, curves, pilot=(), ablations=()
     polished = polish_table(args.outroot, systems)
     if polished:
         out += ["", "## Staged protocol: near-target structures polished", "",
-                ("`polish.py` re-relaxes every intact structure a csp run found within a "
-                 "window above the reference with a tighter relaxer (csp's default, fmax "
+                ("`polish.py` re-relaxes every intact structure a run (csp or PyXtal) found "
+                 "within a window above the reference with a tighter relaxer (csp's default, fmax "
                  "0.02 eV/Å and 600 steps, is `{'name': 'sevennet', 'threads': 1}`), and the "
                  "reference too; a polished hit is one within the hit tolerance of the "
                  "polished reference. Relaxations are counted in the run's "
