@@ -45,6 +45,7 @@ from common import (
     make_relaxer,
     read_json,
     relaxer_spec,
+    run_path,
     unit_check,
     work_dir,
     write_json,
@@ -72,21 +73,31 @@ def near_saved(db_path: Path, reference_h: float, window: float) -> list:
     from ase.db import connect
 
     out = []
-    for r in connect(db_path).select(status="relaxed", units_intact=True):
+    for r in connect(db_path).select(units_intact=True):
         h = float(r.enthalpy_per_atom)
         if math.isfinite(h) and h <= reference_h + window:
             out.append((int(r.index), h, r.toatoms()))
     return sorted(out, key=lambda t: t[0])
 
 
+def structures_store(method: str) -> tuple[str, Callable[[Path, float, float], list]] | None:
+    """Where under its work directory a run of ``method`` keeps its relaxed structures,
+    and the reader of that file: csp's database for csp runs, ``relaxed.db`` for PyXtal
+    runs; None where the runs keep none (ase-ga)."""
+    if method in PYXTAL_METHODS:
+        return RELAXED_DB, near_saved
+    if method.startswith("csp-"):
+        return "csp/csp.db", near_rows
+    return None
+
+
 def structures_db(outroot: Path, system: str, method: str, seed: int
                   ) -> tuple[Path, Callable[[Path, float, float], list]]:
-    """Where a run keeps its relaxed structures, and the reader of that file: csp's
-    database for csp runs, ``relaxed.db`` for PyXtal runs (ase-ga keeps none)."""
-    work = work_dir(outroot, system, method, seed)
-    if method in PYXTAL_METHODS:
-        return work / RELAXED_DB, near_saved
-    return work / "csp" / "csp.db", near_rows
+    """The file of one run's relaxed structures, and its reader."""
+    store = structures_store(method)
+    if store is None:
+        raise ValueError(f"{method} runs keep no structures")
+    return work_dir(outroot, system, method, seed) / store[0], store[1]
 
 
 def polish(atoms, system, relaxer) -> dict:
@@ -109,7 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=float, default=0.006, help="eV/atom above the reference")
     ap.add_argument("--tolerance", type=float, default=HIT_TOLERANCE, help="eV/atom")
     args = ap.parse_args(argv)
-    kept = [m for m in args.methods if not m.startswith(("csp-", "pyxtal"))]
+    kept = [m for m in args.methods if structures_store(m) is None]
     if kept:
         ap.error(f"--methods {' '.join(kept)}: these runs keep no structures to polish "
                  "(csp-* and pyxtal runs do)")
@@ -136,7 +147,7 @@ def main(argv=None) -> int:
     for method in args.methods:
         for seed in args.seeds:
             db, near = structures_db(args.outroot, system.name, method, seed)
-            run = read_json(Path(args.outroot) / "runs" / system.name / method / f"seed{seed}.json")
+            run = read_json(run_path(args.outroot, system.name, method, seed))
             if run is None or not db.is_file():
                 continue
             first, spent = None, 0

@@ -198,7 +198,7 @@ RELAXED_DB = "relaxed.db"
 
 
 def save_relaxed(workdir: Path, rec: dict, atoms) -> None:
-    """Keep a relaxed structure (``workdir/relaxed.db``, keyed by the relaxation's
+    """Keep a converged structure (``workdir/relaxed.db``, keyed by the relaxation's
     1-based ``index``) so that it can be polished later, as csp's own database allows
     for csp runs. A relaxation redone after a kill replaces its earlier row."""
     from ase.db import connect
@@ -208,8 +208,7 @@ def save_relaxed(workdir: Path, rec: dict, atoms) -> None:
         stale = [row.id for row in db.select(index=rec["index"])]
         if stale:
             db.delete(stale)
-        db.write(atoms, index=rec["index"], status=rec["status"],
-                 units_intact=bool(rec["units_intact"]),
+        db.write(atoms, index=rec["index"], units_intact=bool(rec["units_intact"]),
                  enthalpy_per_atom=float(rec["enthalpy_per_atom"]))
 
 
