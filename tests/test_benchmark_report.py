@@ -11,17 +11,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
+import report
 
 ROOT = Path(__file__).resolve().parents[1]
-SEARCH = ROOT / "benchmarks" / "search"
-if str(SEARCH) not in sys.path:
-    sys.path.insert(0, str(SEARCH))
-
-report = pytest.importorskip("report")
 
 
 def _doc(system: str, method: str, seed: int, hits_at: int | None, budget: int = 30,

@@ -19,8 +19,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "search" / "run.py"
-if str(RUN.parent) not in sys.path:
-    sys.path.insert(0, str(RUN.parent))
 
 
 def _command(outroot: Path) -> list[str]:
@@ -112,7 +110,7 @@ def test_pyxtal_runs_keep_their_relaxed_structures_for_polishing(tmp_path):
     row), and the polisher reads there the intact ones within the window, in order."""
     pytest.importorskip("pyxtal")
     from ase.build import bulk
-    from polish import structures_db
+    from polish import near, structures_db
     from run_pyxtal import save_relaxed
 
     work = tmp_path / "work" / "nabh4" / "pyxtal" / "seed3"
@@ -121,9 +119,9 @@ def test_pyxtal_runs_keep_their_relaxed_structures_for_polishing(tmp_path):
         atoms = bulk("Cu", a=3.6 + 0.01 * index)
         save_relaxed(work, {"index": index, "status": "relaxed", "units_intact": intact,
                             "enthalpy_per_atom": h}, atoms)
-    db, near = structures_db(tmp_path, "nabh4", "pyxtal", 3)
+    db, rows = structures_db(tmp_path, "nabh4", "pyxtal", 3)
     assert db == work / "relaxed.db"
-    got = near(db, -1.0, 0.006)
+    got = near(rows(db), -1.0, 0.006)
     assert [(i, h) for i, h, _ in got] == [(2, -0.999), (5, -1.001)]
     assert abs(got[1][2].cell[0, 1] - (3.65 / 2)) < 1e-9  # the structure of relaxation 5
     db, _ = structures_db(tmp_path, "nabh4", "csp-ga", 3)

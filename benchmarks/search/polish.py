@@ -32,8 +32,9 @@ import argparse
 import math
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -56,43 +57,44 @@ from run_pyxtal import RELAXED_DB
 from systems import get_system
 
 
-def near_rows(db_path: Path, reference_h: float, window: float) -> list:
-    """The relaxed, intact rows of a csp.db within ``window`` of the reference, in
-    relaxation order (1-based ``index``), with their relaxed atoms."""
-    out = []
+def intact_rows(db_path: Path) -> Iterator[tuple[int, float, Any]]:
+    """(relaxation index, 1-based; H/atom; row) of the relaxed, intact rows of a csp.db."""
     for r in relaxation_rows(db_path):
-        h = float(r.get("enthalpy_per_atom", math.nan))
-        if (r.status == "relaxed" and r.get("units_intact", False) and math.isfinite(h)
-                and h <= reference_h + window):
-            out.append((int(r.eval_index) + 1, h, r.toatoms()))
-    return out
+        if r.status == "relaxed" and r.get("units_intact", False):
+            yield int(r.eval_index) + 1, float(r.get("enthalpy_per_atom", math.nan)), r
 
 
-def near_saved(db_path: Path, reference_h: float, window: float) -> list:
+def intact_saved(db_path: Path) -> Iterator[tuple[int, float, Any]]:
     """The same from the relaxed structures a PyXtal run keeps (``relaxed.db``)."""
     from ase.db import connect
 
-    out = []
     for r in connect(db_path).select(units_intact=True):
-        h = float(r.enthalpy_per_atom)
-        if math.isfinite(h) and h <= reference_h + window:
-            out.append((int(r.index), h, r.toatoms()))
-    return sorted(out, key=lambda t: t[0])
+        yield int(r.index), float(r.enthalpy_per_atom), r
 
 
-def structures_store(method: str) -> tuple[str, Callable[[Path, float, float], list]] | None:
+def near(rows: Iterable[tuple[int, float, Any]], reference_h: float, window: float) -> list:
+    """The rows within ``window`` of the reference, in relaxation order, with their
+    relaxed atoms: (index, H/atom, atoms)."""
+    return sorted(((k, h, r.toatoms()) for k, h, r in rows
+                   if math.isfinite(h) and h <= reference_h + window), key=lambda t: t[0])
+
+
+Reader = Callable[[Path], Iterator[tuple[int, float, Any]]]
+
+
+def structures_store(method: str) -> tuple[str, Reader] | None:
     """Where under its work directory a run of ``method`` keeps its relaxed structures,
-    and the reader of that file: csp's database for csp runs, ``relaxed.db`` for PyXtal
-    runs; None where the runs keep none (ase-ga)."""
+    and the reader of that file's intact ones: csp's database for csp runs,
+    ``relaxed.db`` for PyXtal runs; None where the runs keep none (ase-ga)."""
     if method in PYXTAL_METHODS:
-        return RELAXED_DB, near_saved
+        return RELAXED_DB, intact_saved
     if method.startswith("csp-"):
-        return "csp/csp.db", near_rows
+        return "csp/csp.db", intact_rows
     return None
 
 
 def structures_db(outroot: Path, system: str, method: str, seed: int
-                  ) -> tuple[Path, Callable[[Path, float, float], list]]:
+                  ) -> tuple[Path, Reader]:
     """The file of one run's relaxed structures, and its reader."""
     store = structures_store(method)
     if store is None:
@@ -146,12 +148,12 @@ def main(argv=None) -> int:
           f"{ref_h:.4f} eV/atom")
     for method in args.methods:
         for seed in args.seeds:
-            db, near = structures_db(args.outroot, system.name, method, seed)
+            db, rows = structures_db(args.outroot, system.name, method, seed)
             run = read_json(run_path(args.outroot, system.name, method, seed))
             if run is None or not db.is_file():
                 continue
             first, spent = None, 0
-            for index, h, atoms in near(db, reference["enthalpy_per_atom"], args.window):
+            for index, h, atoms in near(rows(db), reference["enthalpy_per_atom"], args.window):
                 key = f"{method}/{seed}/{index}"
                 if key not in cache:
                     cache[key] = {"loose_enthalpy_per_atom": h, **polish(atoms, system, relaxer)}
