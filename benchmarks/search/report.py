@@ -907,8 +907,8 @@ def document(runs, stats, systems, methods, args, curves, pilot=(), ablations=()
         out += ["", "## Ablations: variants of csp-ga", "",
                 ("Each variant ran from its own outroot (`--ablation`) on seeds of the "
                  "campaign, so seed k shares its random streams with seed k of csp-ga and "
-                 "csp-random above (or of the pilot). Not in the verdict. Medians are on the "
-                 "seeds in the row."), ""] + list(ablations)
+                 f"csp-random above{' (or of the pilot)' if pilot else ''}. Not in the "
+                 "verdict. Medians are on the seeds in the row."), ""] + list(ablations)
     if args.notes is not None:
         # the analysis a person wrote for this campaign (why a target is or is not met);
         # kept in its own file so that regenerating the tables does not lose it
