@@ -160,6 +160,11 @@ def check_unit_topology(unit: Unit, positions: np.ndarray,
     return True, ""
 
 
+#: an atom closer to a unit's centre than this fraction of the first anchor's distance
+#: cannot be the second anchor of the relabelling fit's frame
+_NEAR_CENTRE = 0.25
+
+
 def fit_unit_relabelled(unit: Unit, positions: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """Fit a unit's template onto its relaxed atoms in *any* order of like atoms.
@@ -192,10 +197,11 @@ def fit_unit_relabelled(unit: Unit, positions: np.ndarray
     nums = unit.numbers
     # anchors: the atom farthest from the centre and the one making the best-defined
     # frame with it (largest sine of the angle between them); an atom near the centre
-    # (B of BH4, N of NH4) points nowhere, whatever its sine
+    # (B of BH4, N of NH4) points nowhere, whatever its sine, in the relaxed unit as in
+    # the template
     a = int(np.argmax(rx))
     cross = np.linalg.norm(np.cross(x[a], x), axis=1) / np.maximum(rx * rx[a], 1e-12)
-    cross[rx < 0.25 * rx[a]] = 0.0
+    cross[rx < _NEAR_CENTRE * rx[a]] = 0.0
     b = int(np.argmax(cross))
     if cross[b] < 0.2:
         return None
@@ -206,7 +212,7 @@ def fit_unit_relabelled(unit: Unit, positions: np.ndarray
         for j in np.flatnonzero((nums == nums[b]) & (np.abs(rt - rx[b]) < 0.5)):
             if i == j:
                 continue
-            if rt[j] < 0.25 * rt[i]:  # the template's centre atom: no frame
+            if rt[j] < _NEAR_CENTRE * rt[i]:
                 continue
             cos_ij = tmpl[i] @ tmpl[j] / max(rt[i] * rt[j], 1e-12)
             if abs(cos_ij - cos_ab) > 0.25 or abs(cos_ij) > 0.98:
